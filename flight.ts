@@ -1,0 +1,1117 @@
+/**
+ * flight.ts: MotherDuck's "dlt ingest Flight", ported to Node/TypeScript.
+ *
+ * One scheduled run pulls rows from an API (the demo: GitHub repository stats), writes them as
+ * Parquet loader files and loads them into MotherDuck (when MOTHERDUCK_TOKEN is set) or into a
+ * local DuckDB file, doing what dlt does for the Python Flight: names normalized, schema inferred
+ * and evolved, nested data split into child tables, merge / append / replace, one transaction per
+ * load, dlt's metadata tables, and a run ledger row for every run, failed runs included.
+ *
+ *   npx tsx flight.ts            one run, configured by environment variables
+ *   npx tsx flight.ts --help     every config key with its default
+ *
+ * Replace `githubRepoRows` with your own source, or call `runFlight({ env, source })`.
+ *
+ * @flight
+ * flowchart LR
+ *   config["Read config"] --> destination["Open destination"]
+ *   destination --> extract["Extract: source to Parquet files"]
+ *   extract --> load["Load in one transaction"]
+ *   load --> ledger["Write run ledger"]
+ * @end-flight
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DuckDBConnection, DuckDBInstance, listValue, type DuckDBValue } from '@duckdb/node-api';
+import * as arrow from 'apache-arrow';
+import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from 'parquet-wasm';
+import { Agent, interceptors, request } from 'undici';
+import { z } from 'zod';
+
+// ─── Knobs ──────────────────────────────────────────────────────────────────────────────────────
+// The config schema is the single source of truth: the Config type, the defaults, `--help` and
+// the README table all come from it. Every value arrives as an environment variable; values are
+// trimmed and an empty value means the default.
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const identifier = z.string().regex(IDENTIFIER, 'must be a letter or _ followed by letters, digits or _');
+const REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
+
+/** A comma-separated list whose entries are trimmed; empty entries and duplicates are errors. */
+const list = (entry: z.ZodString, what: string) =>
+  z.string().transform((text, ctx) => {
+    const items = text.split(',').map((s) => s.trim());
+    const seen = new Set<string>();
+    for (const item of items) {
+      const parsed = entry.safeParse(item);
+      if (item === '') ctx.addIssue({ code: 'custom', message: `has an empty ${what} (check the commas)` });
+      else if (!parsed.success) ctx.addIssue({ code: 'custom', message: `${what} ${JSON.stringify(item)} ${parsed.error.issues[0]?.message}` });
+      else if (seen.has(item.toLowerCase())) ctx.addIssue({ code: 'custom', message: `lists ${what} ${JSON.stringify(item)} twice` });
+      seen.add(item.toLowerCase());
+    }
+    return items;
+  });
+const number = (min: number, max: number, int = false) =>
+  z.coerce.number({ error: 'must be a number' }).refine((n) => n >= min && n <= max && (!int || Number.isInteger(n)), {
+    message: `must be ${int ? 'a whole number' : 'a number'} from ${min} to ${max}`,
+  });
+
+type KnobInfo = { help: string; fallback?: string; secret?: boolean };
+const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
+/** One config key: its schema, its default (parsed like any value) and its --help line. */
+function knob<T extends z.ZodType>(schema: T, fallback: string, help: string) {
+  return z.preprocess(blankToUndefined, schema.prefault(fallback as z.input<T>)).meta({ help, fallback } satisfies KnobInfo);
+}
+/** A secret: optional, never printed, never stored. */
+const secret = (help: string) => z.preprocess(blankToUndefined, z.string().optional()).meta({ help, secret: true } satisfies KnobInfo);
+
+export const ConfigSchema = z
+  .object({
+    DESTINATION: knob(z.enum(['auto', 'local', 'motherduck']), 'auto', 'Where to load: auto (MotherDuck when MOTHERDUCK_TOKEN is set, else local), local or motherduck.'),
+    DESTINATION_DATABASE: knob(identifier, 'flights_demo', 'MotherDuck database, or the local file name (<name>.duckdb); every table is addressed as <database>.<dataset>.<table>.'),
+    DATASET_NAME: knob(identifier, 'flights_demo_dlt', 'Schema (dlt dataset) that holds the loaded tables and dlt metadata tables; snake_cased as dlt does.'),
+    TABLE_NAME: knob(identifier, 'github_repo_stats', 'Table the source rows load into; snake_cased as dlt does. Lists in rows become child tables <table>__<field>.'),
+    WRITE_DISPOSITION: knob(z.enum(['merge', 'append', 'replace']), 'merge', 'merge (upsert on PRIMARY_KEY), append (add rows) or replace (swap the table contents).'),
+    PRIMARY_KEY: knob(list(identifier, 'column'), 'repo', 'Primary key column(s) for merge; a comma-separated list is a compound key.'),
+    PIPELINE_NAME: knob(identifier, 'flights_dlt_ingest', 'Pipeline name recorded in the ledger and dlt state.'),
+    RUN_LEDGER_TABLE: knob(identifier, 'dlt_ingest_runs', 'Run ledger table, <database>.main.<name>: one row per run, failed runs included.'),
+    LOCAL_DATA_DIR: knob(z.string(), './data', 'Folder of the local DuckDB file <LOCAL_DATA_DIR>/<DESTINATION_DATABASE>.duckdb (created when missing).'),
+    LOCK_TIMEOUT_S: knob(number(0, 86_400), '30', 'How long a run waits for another run that holds the local database file before it fails.'),
+    GITHUB_REPOS: knob(list(z.string().regex(REPO, 'is not owner/name'), 'repo'), 'duckdb/duckdb,motherduckdb/motherduck-docs,dlt-hub/dlt', 'Demo source: comma-separated owner/name repositories to fetch.'),
+    GITHUB_API_URL: knob(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }), 'https://api.github.com', 'Demo source: GitHub API base URL (GitHub Enterprise, or a local stand-in).'),
+    GITHUB_CONCURRENCY: knob(number(1, 32, true), '4', 'Demo source: requests in flight at once (GitHub asks for few concurrent requests).'),
+    HTTP_TIMEOUT_S: knob(number(0.1, 600), '30', 'Seconds one HTTP request may take, headers and body.'),
+    HTTP_MAX_RETRIES: knob(number(0, 20, true), '5', 'Retries of one request after 5xx, 429, rate limits or network errors.'),
+    HTTP_MAX_WAIT_S: knob(number(0, 3_600), '60', 'Total seconds a run may spend waiting between retries (backoff, Retry-After, rate-limit reset) before it fails.'),
+    BATCH_ROWS: knob(number(1, 10_000_000, true), '100000', 'Rows per Arrow record batch and Parquet loader file, per table (memory use grows with it).'),
+    MOTHERDUCK_TOKEN: secret('MotherDuck access token (secret, injected by Flights); also read from motherduck_token.'),
+    GITHUB_TOKEN: secret('Optional GitHub token for a higher rate limit (secret); a single <secret>_GITHUB_TOKEN works too.'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.DESTINATION === 'motherduck' && !c.MOTHERDUCK_TOKEN)
+      ctx.addIssue({ code: 'custom', path: ['DESTINATION'], message: 'is motherduck but MOTHERDUCK_TOKEN is not set' });
+    if (c.WRITE_DISPOSITION === 'merge' && c.PRIMARY_KEY.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['PRIMARY_KEY'], message: 'is needed for WRITE_DISPOSITION=merge' });
+  });
+export type Config = z.output<typeof ConfigSchema>;
+export type Env = Record<string, string | undefined>;
+type ConfigKey = keyof Config;
+const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
+const SECRET_KEYS = ['MOTHERDUCK_TOKEN', 'GITHUB_TOKEN'] as const;
+
+/** Flights inject a secret as <secret_name>_<PARAM>; the bare names win when both are set. */
+function withSecretAliases(env: Env): Env {
+  const out = { ...env };
+  out.MOTHERDUCK_TOKEN ??= env.motherduck_token;
+  if (!blankToUndefined(out.GITHUB_TOKEN)) {
+    const aliases = Object.keys(env).filter((k) => k.endsWith('_GITHUB_TOKEN') && blankToUndefined(env[k]));
+    if (aliases.length === 1) out.GITHUB_TOKEN = env[aliases[0]!];
+    if (aliases.length > 1) out.GITHUB_TOKEN_ALIASES = aliases.join(', ');
+  }
+  return out;
+}
+
+/** Validates the whole config at once; every problem names its key and the offending value. */
+export function parseConfig(rawEnv: Env): { config: Config } | { problems: string[] } {
+  const env = withSecretAliases(rawEnv);
+  const picked = Object.fromEntries(CONFIG_KEYS.map((k) => [k, env[k]]));
+  const result = ConfigSchema.safeParse(picked);
+  const problems = result.success
+    ? []
+    : result.error.issues.map((issue) => {
+        const key = String(issue.path[0] ?? 'config') as ConfigKey;
+        const shown = SECRET_KEYS.includes(key as (typeof SECRET_KEYS)[number]) ? '(secret)' : JSON.stringify(env[key]?.trim() ?? '');
+        return `${key}=${shown} ${issue.message}`;
+      });
+  if (env.GITHUB_TOKEN_ALIASES) problems.push(`several *_GITHUB_TOKEN variables are set (${env.GITHUB_TOKEN_ALIASES}); set GITHUB_TOKEN to choose one`);
+  return result.success && problems.length === 0 ? { config: result.data } : { problems };
+}
+
+/** `--help`, generated from the schema so it cannot drift from it. */
+export function configHelp(): string {
+  const lines = CONFIG_KEYS.map((key) => {
+    const info = z.globalRegistry.get(ConfigSchema.shape[key]) as KnobInfo;
+    const shown = info.secret ? '(secret)' : info.fallback ?? '(unset)';
+    return `  ${key.padEnd(22)} ${shown}\n  ${''.padEnd(22)} ${info.help}`;
+  });
+  return `Usage: npx tsx flight.ts [--help]\n\nConfig (environment variables, default shown):\n${lines.join('\n')}\n`;
+}
+
+/** What the config resolves to: where the data goes and under which (dlt-normalized) names. */
+export interface Plan {
+  destination: 'local' | 'motherduck';
+  database: string;
+  databasePath: string | null;
+  dataset: string;
+  table: string;
+  primaryKey: string[];
+  ledger: string;
+}
+export function planFor(config: Config): Plan {
+  const motherduck = config.DESTINATION === 'motherduck' || (config.DESTINATION === 'auto' && !!config.MOTHERDUCK_TOKEN);
+  return {
+    destination: motherduck ? 'motherduck' : 'local',
+    database: config.DESTINATION_DATABASE,
+    databasePath: motherduck ? null : resolve(config.LOCAL_DATA_DIR, `${config.DESTINATION_DATABASE}.duckdb`),
+    dataset: snakeCase(config.DATASET_NAME),
+    table: snakeCase(config.TABLE_NAME),
+    primaryKey: config.PRIMARY_KEY.map(snakeCase),
+    ledger: config.RUN_LEDGER_TABLE,
+  };
+}
+
+// ─── Output ─────────────────────────────────────────────────────────────────────────────────────
+// One progress event per line, in the Flight Explainer's `@flight-run <step> <status> k=v` form,
+// so a Flight's log shows which step of the chart above ran, with what effect.
+
+export type Step = 'config' | 'destination' | 'extract' | 'load' | 'ledger';
+type Fields = Record<string, string | number | undefined>;
+
+/** An error whose message is meant for the operator; exitCode 2 marks a config error. */
+export class FlightError extends Error {
+  constructor(message: string, readonly exitCode: 1 | 2 = 1) {
+    super(message);
+  }
+}
+
+const fieldValue = (v: string | number) => (/^[^\s"'=]+$/.test(String(v)) ? String(v) : JSON.stringify(String(v)));
+export function formatEvent(step: string, status: string, fields: Fields = {}): string {
+  const pairs = Object.entries({ ...fields, ts: new Date().toISOString() }).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${fieldValue(v)}`]));
+  return [`@flight-run`, step, status, ...pairs].join(' ');
+}
+
+/** Secrets never leave the process: every line and stored error passes through this. */
+function redactor(secrets: (string | undefined)[]): (text: string) => string {
+  const known = secrets.filter((s): s is string => !!s && s.length >= 4);
+  return (text) => known.reduce((t, s) => t.split(s).join('***'), text);
+}
+
+const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' | ').slice(0, 2000);
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+// ─── Source: replace this with your own ─────────────────────────────────────────────────────────
+// A source is a function of a context that returns rows: plain objects, any shape. Nested objects
+// flatten into parent__child columns, lists become child tables. Yield as you fetch: rows are
+// streamed to Parquet, never all held in memory.
+
+export type Row = Record<string, unknown>;
+export interface SourceContext {
+  config: Config;
+  /** JSON GET with timeouts, retries, rate-limit handling and a size cap; fails with a clear message. */
+  getJson(url: string, what: string): Promise<unknown>;
+  /** Report fetch progress: one `@flight-run extract running done=.. total=..` line. */
+  progress(done: number, total?: number, effect?: string): void;
+}
+export type Source = (ctx: SourceContext) => Iterable<Row> | AsyncIterable<Row>;
+
+const GitHubRepo = z.object({
+  stargazers_count: z.number(),
+  forks_count: z.number(),
+  open_issues_count: z.number(),
+  default_branch: z.string(),
+  pushed_at: z.string().nullable(),
+});
+
+/** The demo source: one row of stats per configured repository, in the configured order. */
+export async function* githubRepoRows(ctx: SourceContext): AsyncGenerator<Row> {
+  const { GITHUB_REPOS: repos, GITHUB_API_URL: api, GITHUB_CONCURRENCY: concurrency } = ctx.config;
+  const base = api.replace(/\/+$/, '');
+  const effect = `net:${new URL(base).host}/repos`;
+  let done = 0;
+  ctx.progress(0, repos.length, effect);
+  const fetchRepo = async (repo: string) => {
+    const what = `GitHub repo ${repo}`;
+    const parsed = GitHubRepo.safeParse(await ctx.getJson(`${base}/repos/${repo}`, what));
+    if (!parsed.success) throw new FlightError(`${what}: unexpected response shape (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
+    ctx.progress(++done, repos.length, effect);
+    return parsed.data;
+  };
+  for await (const [repo, stats] of inOrder(repos, concurrency, fetchRepo)) {
+    yield {
+      repo,
+      stars: stats.stargazers_count,
+      forks: stats.forks_count,
+      open_issues: stats.open_issues_count,
+      default_branch: stats.default_branch,
+      pushed_at: stats.pushed_at,
+    };
+  }
+}
+
+/** Runs `fn` over items with at most `limit` in flight, yielding results in the items' order. */
+async function* inOrder<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): AsyncGenerator<[T, R]> {
+  const pending: Promise<R>[] = [];
+  let next = 0;
+  const start = () => {
+    const p = fn(items[next++]!);
+    p.catch(() => {}); // awaited below in order; this only avoids an unhandled-rejection crash meanwhile
+    pending.push(p);
+  };
+  while (next < items.length && pending.length < limit) start();
+  for (let i = 0; i < items.length; i++) {
+    const result = await pending.shift()!;
+    if (next < items.length) start();
+    yield [items[i]!, result];
+  }
+}
+
+// HTTP: undici with keep-alive, redirects followed, retries bounded by count and by total wait.
+const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+const RETRYABLE_NETWORK = /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_(SOCKET|CLOSED|CONNECT_TIMEOUT|HEADERS_TIMEOUT|BODY_TIMEOUT)|terminated|other side closed|TimeoutError|AbortError/i;
+
+class RetryableError extends Error {
+  constructor(message: string, readonly waitS?: number) {
+    super(message);
+  }
+}
+
+interface HttpClient {
+  getJson(url: string, what: string): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+function createHttpClient(config: Config, redact: (t: string) => string, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): HttpClient {
+  const timeoutMs = config.HTTP_TIMEOUT_S * 1000;
+  const agent = new Agent({ connections: config.GITHUB_CONCURRENCY, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const dispatcher = agent.compose(interceptors.redirect({ maxRedirections: 5 }));
+  const headers: Record<string, string> = {
+    accept: 'application/vnd.github+json',
+    'x-github-api-version': '2022-11-28',
+    'user-agent': 'flight-dlt-ingest (+https://motherduck.com)',
+  };
+  if (config.GITHUB_TOKEN) headers.authorization = `Bearer ${config.GITHUB_TOKEN}`;
+  let waitedS = 0; // shared by all requests of the run: HTTP_MAX_WAIT_S bounds the run, not a request
+
+  async function attempt(url: string): Promise<unknown> {
+    const res = await request(url, { dispatcher, headers, signal: AbortSignal.timeout(timeoutMs) });
+    const text = await readCapped(res.body, MAX_RESPONSE_BYTES);
+    const h = (name: string) => [res.headers[name]].flat()[0];
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      try {
+        return JSON.parse(text);
+      } catch {
+        throw new RetryableError(`answered ${res.statusCode} with a body that is not JSON (content-type ${h('content-type') ?? 'none'}, starts ${JSON.stringify(text.slice(0, 60))})`);
+      }
+    }
+    const detail = `answered HTTP ${res.statusCode}${jsonMessage(text)}`;
+    if (res.statusCode >= 300 && res.statusCode < 400) throw new FlightError(`${detail}: too many redirects (more than 5), or a redirect without a Location`);
+    const retryAfter = Number(h('retry-after'));
+    if (Number.isFinite(retryAfter) && retryAfter >= 0 && (res.statusCode === 429 || res.statusCode === 403 || res.statusCode >= 500))
+      throw new RetryableError(`${detail} with Retry-After ${retryAfter}s (secondary rate limit)`, retryAfter);
+    if ((res.statusCode === 403 || res.statusCode === 429) && h('x-ratelimit-remaining') === '0') {
+      const reset = Number(h('x-ratelimit-reset'));
+      const waitS = Number.isFinite(reset) ? Math.max(0, reset - Date.now() / 1000) : undefined;
+      const when = Number.isFinite(reset) ? `; it resets at ${new Date(reset * 1000).toISOString()}` : '';
+      throw new RetryableError(`${detail}: GitHub rate limit exhausted${when}; set GITHUB_TOKEN for a higher limit`, waitS);
+    }
+    if (res.statusCode === 429 || res.statusCode >= 500) throw new RetryableError(detail);
+    throw new FlightError(detail + (res.statusCode === 404 ? ' (not found: check the name, or the token can not see it)' : res.statusCode === 401 ? ' (bad credentials: check GITHUB_TOKEN)' : ''));
+  }
+
+  async function getJson(url: string, what: string): Promise<unknown> {
+    for (let tries = 0; ; tries++) {
+      let failure: RetryableError;
+      try {
+        return await attempt(url);
+      } catch (e) {
+        if (e instanceof FlightError) throw new FlightError(redact(`${what}: ${e.message} (GET ${url})`));
+        if (e instanceof RetryableError) failure = e;
+        else if (RETRYABLE_NETWORK.test(`${(e as { code?: string }).code ?? ''} ${(e as Error).name} ${errorText(e)}`)) failure = new RetryableError(`network error: ${errorText(e)}`);
+        else throw new FlightError(redact(`${what}: ${errorText(e)} (GET ${url})`));
+      }
+      const waitS = failure.waitS ?? Math.min(30, 0.5 * 2 ** tries) * (0.75 + Math.random() / 2);
+      if (tries >= config.HTTP_MAX_RETRIES)
+        throw new FlightError(redact(`${what}: gave up after ${tries + 1} attempts (HTTP_MAX_RETRIES=${config.HTTP_MAX_RETRIES}); last: ${failure.message} (GET ${url})`));
+      if (waitedS + waitS > config.HTTP_MAX_WAIT_S)
+        throw new FlightError(redact(`${what}: ${failure.message}; waiting ${waitS.toFixed(1)}s more would exceed HTTP_MAX_WAIT_S=${config.HTTP_MAX_WAIT_S} (GET ${url})`));
+      waitedS += waitS;
+      await sleep(waitS * 1000);
+    }
+  }
+  return { getJson, close: () => agent.close() };
+}
+
+async function readCapped(body: AsyncIterable<Buffer | Uint8Array>, cap: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > cap) throw new FlightError(`response body is larger than ${cap / 1024 / 1024} MiB; refusing to read it`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+const jsonMessage = (text: string) => {
+  try {
+    const m = (JSON.parse(text) as { message?: unknown }).message;
+    return typeof m === 'string' ? ` (${m.slice(0, 200)})` : '';
+  } catch {
+    return '';
+  }
+};
+
+// ─── Normalize: dlt's naming, flattening, child tables and types ────────────────────────────────
+// Rows become rows of tables as dlt's relational normalizer makes them: objects flatten into
+// parent__child columns, lists become child tables linked by _dlt_parent_id / _dlt_list_idx, and a
+// value that does not fit its column's type goes to a variant column <column>__v_<type>.
+
+/** dlt's default `snake_case` naming convention, for one identifier. */
+export function snakeCase(name: string): string {
+  const reduced = name.trim().replace(/[+\-*@|]/g, (c) => ({ '+': 'x', '-': '_', '*': 'x', '@': 'a', '|': 'l' })[c]!);
+  let id = reduced
+    .replace(/[^a-zA-Z\p{Nd}_]+/gu, '_')
+    .replace(/([^_])([A-Z][a-z]+)/g, '$1_$2')
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .toLowerCase();
+  if (/^\p{Nd}/u.test(id)) id = `_${id}`;
+  const stripped = id.replace(/_+$/, '');
+  id = stripped + 'x'.repeat(id.length - stripped.length);
+  return id.replace(/__+/g, '_');
+}
+
+/** A key is a path: `__` separates levels, each normalized on its own; empty levels are dropped. */
+const namesSeen = new Map<string, string>();
+export function normalizeKey(key: string): string {
+  let name = namesSeen.get(key);
+  if (name === undefined) {
+    name = key.split('__').filter((p) => p.trim() !== '').map(snakeCase).join('__') || '_empty';
+    if (namesSeen.size > 100_000) namesSeen.clear(); // keys that are data (ids as keys) must not grow memory
+    namesSeen.set(key, name);
+  }
+  return name;
+}
+
+export type DataType = 'bigint' | 'double' | 'bool' | 'text' | 'timestamp' | 'date' | 'decimal' | 'json';
+/** A column's type as found in the destination may be none of ours (a table made by hand). */
+type ColumnType = DataType | 'other';
+export const SQL_TYPES: Record<DataType, string> = {
+  bigint: 'BIGINT', double: 'DOUBLE', bool: 'BOOLEAN', text: 'VARCHAR',
+  timestamp: 'TIMESTAMPTZ', date: 'DATE', decimal: 'DECIMAL(38,0)', json: 'JSON',
+};
+const fromSqlType = (sql: string): ColumnType =>
+  (({ BIGINT: 'bigint', DOUBLE: 'double', BOOLEAN: 'bool', VARCHAR: 'text', 'TIMESTAMP WITH TIME ZONE': 'timestamp', DATE: 'date', 'DECIMAL(38,0)': 'decimal', JSON: 'json' }) as Record<string, DataType>)[sql] ?? 'other';
+
+export interface ColumnInfo { type: ColumnType; stored: boolean; exactInDouble: boolean }
+export interface TableSchema { name: string; parent: string | null; columns: Map<string, ColumnInfo> }
+export type Schema = Map<string, TableSchema>;
+
+// Timestamps and dates are recognised from ISO-8601 strings, exactly: a string with more precision
+// than microseconds, or an impossible date, stays text.
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,6})0*)?)?(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+}
+const daysInMonth = (y: number, m: number) => (m === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31);
+
+/** The parsed form of the last string `typeOf` recognised; read right after the call. */
+const parsed = { days: 0, micros: 0n };
+function parseIso(s: string): 'timestamp' | 'date' | undefined {
+  const m = ISO.exec(s);
+  if (!m) return undefined;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return undefined;
+  parsed.days = daysFromCivil(y, mo, d);
+  if (m[4] === undefined) return 'date';
+  const [hh, mi, ss] = [Number(m[4]), Number(m[5]), Number(m[6] ?? 0)];
+  if (hh > 23 || mi > 59 || ss > 59) return undefined;
+  let offsetMin = 0;
+  const zone = m[8];
+  if (zone && zone.toUpperCase() !== 'Z') {
+    const digits = zone.slice(1).replace(':', '');
+    offsetMin = (zone[0] === '-' ? -1 : 1) * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2) || 0));
+  }
+  const seconds = parsed.days * 86400 + hh * 3600 + mi * 60 + ss - offsetMin * 60;
+  parsed.micros = BigInt(seconds) * 1_000_000n + BigInt(Number((m[7] ?? '').padEnd(6, '0')));
+  return 'timestamp';
+}
+
+const INT64_MIN = -(2n ** 63n), INT64_MAX = 2n ** 63n - 1n, DECIMAL_MAX = 10n ** 38n - 1n;
+/** The dlt type of a scalar, or null for null; objects and lists are handled by the walker. */
+function typeOf(v: unknown): DataType | null {
+  switch (typeof v) {
+    case 'string': return parseIso(v) ?? 'text';
+    case 'number': return Number.isSafeInteger(v) ? 'bigint' : 'double';
+    case 'boolean': return 'bool';
+    case 'bigint': return v >= INT64_MIN && v <= INT64_MAX ? 'bigint' : v >= -DECIMAL_MAX && v <= DECIMAL_MAX ? 'decimal' : 'text';
+    case 'undefined': return null;
+    case 'object':
+      if (v === null) return null;
+      if (Array.isArray(v) || isRecord(v)) return 'json'; // reached only for a column typed json
+      if (v instanceof Date) {
+        if (Number.isNaN(v.getTime())) return 'text';
+        parsed.micros = BigInt(v.getTime()) * 1000n;
+        return 'timestamp';
+      }
+  }
+  throw new FlightError(`unsupported value of type ${Object.prototype.toString.call(v).slice(8, -1)}; yield plain objects, arrays, strings, numbers, booleans, bigints, Dates or null`);
+}
+
+/** Can a value of type `t` go into a column of type `col` without changing what it says? */
+function fits(col: ColumnType, t: DataType, v: unknown): boolean {
+  if (col === t || col === 'json') return true;
+  if (col === 'text') return typeof v === 'string'; // an ISO-looking string in a text column is still text
+  if (col === 'double') return t === 'bigint' && (typeof v === 'number' || (v as bigint) >= -(2n ** 53n) && (v as bigint) <= 2n ** 53n);
+  if (col === 'decimal') return t === 'bigint';
+  return false;
+}
+
+const isRecord = (v: unknown): v is Row => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date) && !ArrayBuffer.isView(v) && !(v instanceof Map) && !(v instanceof Set);
+
+// ─── Write Parquet: columns built straight into typed arrays ────────────────────────────────────
+// The hot path. Each table buffers one batch of rows as Arrow columns (typed arrays and validity
+// bitmaps; strings are kept as JS strings and encoded into one UTF-8 buffer when the batch is
+// written). A full batch becomes one Parquet loader file, so memory stays flat however long the
+// source runs.
+
+type Physical = 'int64' | 'float64' | 'bool' | 'date32' | 'utf8';
+const PHYSICAL: Record<DataType, Physical> = {
+  bigint: 'int64', timestamp: 'int64', double: 'float64', bool: 'bool', date: 'date32', text: 'utf8', json: 'utf8', decimal: 'utf8',
+};
+const TWO_32 = 4294967296;
+
+class ColumnBuffer {
+  physical: Physical;
+  valid = new Uint8Array(0);
+  num = new Float64Array(0); // float64 data, or the int64/date32 data through the views below
+  i64 = new BigInt64Array(this.num.buffer);
+  u32 = new Uint32Array(this.num.buffer);
+  i32 = new Int32Array(this.num.buffer);
+  strings: (string | undefined)[] = [];
+  /** Last row written, so two keys that normalize to one column are caught. */
+  lastRow = -1;
+  lastKey = '';
+
+  constructor(public type: DataType, capacity: number) {
+    this.physical = PHYSICAL[type];
+    this.grow(capacity);
+  }
+
+  grow(capacity: number) {
+    const valid = new Uint8Array(Math.ceil(capacity / 8));
+    valid.set(this.valid);
+    this.valid = valid;
+    if (this.physical === 'utf8') return;
+    const num = new Float64Array(capacity);
+    num.set(this.num);
+    this.num = num;
+    [this.i64, this.u32, this.i32] = [new BigInt64Array(num.buffer), new Uint32Array(num.buffer), new Int32Array(num.buffer)];
+  }
+
+  /** Writes a value already known to fit; returns its approximate size in bytes. */
+  write(row: number, t: DataType, v: unknown): number {
+    this.valid[row >> 3]! |= 1 << (row & 7);
+    switch (this.physical) {
+      case 'utf8': {
+        const s = typeof v === 'string' ? v : this.type === 'json' ? jsonText(v) : String(v);
+        this.strings[row] = s;
+        return s.length + 4;
+      }
+      case 'float64':
+        this.num[row] = Number(v);
+        return 8;
+      case 'bool':
+        if (v) this.u32[row >> 5]! |= 1 << (row & 31);
+        return 1;
+      case 'date32':
+        this.i32[row] = parsed.days;
+        return 4;
+      case 'int64':
+        if (t === 'timestamp') this.i64[row] = parsed.micros;
+        else if (typeof v === 'bigint') this.i64[row] = v;
+        else {
+          // a safe integer as two 32-bit halves: no BigInt allocated per value
+          this.u32[2 * row] = (v as number) >>> 0;
+          this.i32[2 * row + 1] = Math.floor((v as number) / TWO_32);
+        }
+        return 8;
+    }
+  }
+
+  /** BIGINT -> DOUBLE, for a column not yet in the destination whose values are all exact. */
+  widenToDouble(rows: number) {
+    const values = Array.from({ length: rows }, (_, i) => Number(this.i64[i]));
+    [this.type, this.physical] = ['double', 'float64'];
+    this.num.set(values);
+  }
+
+  toArrow(rows: number): arrow.Data {
+    const nullBitmap = this.valid.subarray(0, Math.ceil(rows / 8));
+    switch (this.physical) {
+      case 'utf8': {
+        const offsets = new Int32Array(rows + 1);
+        let size = 0;
+        for (let i = 0; i < rows; i++) size += this.strings[i]?.length ?? 0;
+        let bytes = new Uint8Array(size * 3);
+        const encoder = new TextEncoder();
+        let at = 0;
+        for (let i = 0; i < rows; i++) {
+          const s = this.strings[i];
+          if (s) at += encoder.encodeInto(s, bytes.subarray(at)).written;
+          offsets[i + 1] = at;
+        }
+        if (at > 2 ** 31 - 1) throw new FlightError(`a batch of strings is larger than 2 GiB; lower BATCH_ROWS`);
+        return arrow.makeData({ type: new arrow.Utf8(), length: rows, nullBitmap, valueOffsets: offsets, data: bytes.subarray(0, at) });
+      }
+      case 'float64': return arrow.makeData({ type: new arrow.Float64(), length: rows, nullBitmap, data: this.num.subarray(0, rows) });
+      case 'bool': return arrow.makeData({ type: new arrow.Bool(), length: rows, nullBitmap, data: new Uint8Array(this.num.buffer, 0, Math.ceil(rows / 8)) });
+      case 'date32': return arrow.makeData({ type: new arrow.DateDay(), length: rows, nullBitmap, data: this.i32.subarray(0, rows) });
+      case 'int64':
+        return this.type === 'timestamp'
+          ? arrow.makeData({ type: new arrow.TimestampMicrosecond('UTC'), length: rows, nullBitmap, data: this.i64.subarray(0, rows) })
+          : arrow.makeData({ type: new arrow.Int64(), length: rows, nullBitmap, data: this.i64.subarray(0, rows) });
+    }
+  }
+}
+
+/** JSON text of a value for a json column; BigInts keep their digits. */
+const jsonText = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+
+/** Encodes one batch as a Parquet file: Arrow IPC into parquet-wasm, ZSTD-compressed. */
+function writeParquetFile(path: string, columns: [string, arrow.Data][], rows: number, constants: [string, string][]) {
+  const all = [...columns, ...constants.map(([name, value]): [string, arrow.Data] => [name, constantUtf8(value, rows)])];
+  const fields = all.map(([name, data]) => new arrow.Field(name, data.type, true));
+  const schema = new arrow.Schema(fields);
+  const batch = new arrow.RecordBatch(schema, arrow.makeData({ type: new arrow.Struct(fields), length: rows, children: all.map(([, d]) => d) }));
+  const ipc = arrow.tableToIPC(new arrow.Table([batch]), 'stream');
+  const properties = new WriterPropertiesBuilder().setCompression(Compression.ZSTD).build();
+  writeFileSync(path, writeParquet(WasmTable.fromIPCStream(ipc), properties));
+}
+
+/** The same string on every row (the load id), built without touching each row from JS. */
+function constantUtf8(value: string, rows: number): arrow.Data {
+  const one = new TextEncoder().encode(value);
+  const data = new Uint8Array(one.length * rows);
+  if (rows > 0) data.set(one);
+  for (let filled = one.length; filled < data.length; filled *= 2) data.copyWithin(filled, 0, Math.min(filled, data.length - filled));
+  const offsets = Int32Array.from({ length: rows + 1 }, (_, i) => i * one.length);
+  return arrow.makeData({ type: new arrow.Utf8(), length: rows, valueOffsets: offsets, data });
+}
+
+// ─── Extract: source rows into a load package ───────────────────────────────────────────────────
+
+/** What extract hands to load, as dlt's load package: the files of each table and a load id. */
+export interface LoadPackage {
+  loadId: string;
+  dir: string;
+  schema: Schema;
+  tables: Map<string, { files: string[]; rows: number }>;
+}
+
+const DLT_ID_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-';
+/** Row ids unique across runs: a random prefix per run and a counter, cheaper than random per row. */
+function idMaker(): () => string {
+  const prefix = Array.from(randomBytes(8), (b) => DLT_ID_CHARS[b & 63]).join('');
+  let n = 0;
+  // fixed width, so ids of one run sort in the order rows arrived (merge keeps the last duplicate)
+  return () => prefix + (n++).toString(36).padStart(9, '0');
+}
+
+class TableBuffer {
+  columns = new Map<string, ColumnBuffer>();
+  row = 0;
+  bytes = 0;
+  capacity = 1024;
+  files: string[] = [];
+  total = 0;
+  constructor(readonly schema: TableSchema, readonly index: number) {}
+
+  column(name: string, type: DataType): ColumnBuffer {
+    let col = this.columns.get(name);
+    if (!col) this.columns.set(name, (col = new ColumnBuffer(type, this.capacity)));
+    return col;
+  }
+}
+
+interface ExtractOptions {
+  loadId: string;
+  dir: string;
+  batchRows: number;
+  primaryKey: string[] | null; // set when every root row needs one (merge)
+  rootIds: boolean; // add _dlt_root_id to child tables (merge)
+}
+const BATCH_MAX_BYTES = 256 * 1024 * 1024;
+
+/** Streams rows into table buffers, writing a Parquet file whenever a buffer fills. */
+export class Extractor {
+  private buffers = new Map<string, TableBuffer>();
+  private nextId = idMaker();
+  private sourceRow = 0;
+  constructor(readonly root: string, readonly schema: Schema, readonly opts: ExtractOptions) {}
+
+  add(row: unknown): void {
+    this.sourceRow++;
+    if (!isRecord(row)) throw new FlightError(`source row ${this.sourceRow} is ${Array.isArray(row) ? 'an array' : row === null ? 'null' : typeof row}; a source yields plain objects`);
+    const buf = this.table(this.root, null);
+    const id = this.nextId();
+    this.walk(buf, row, '', id, id);
+    if (!buf.schema.columns.has('_dlt_load_id')) buf.schema.columns.set('_dlt_load_id', { type: 'text', stored: false, exactInDouble: true });
+    this.put(buf, '_dlt_id', '_dlt_id', id);
+    if (this.opts.primaryKey) this.requireKey(buf);
+    this.endRow(buf);
+  }
+
+  /** Writes what is still buffered and returns the load package. */
+  finish(): LoadPackage {
+    for (const buf of this.buffers.values()) if (buf.row > 0) this.flush(buf);
+    const tables = new Map([...this.buffers.values()].map((b) => [b.schema.name, { files: b.files, rows: b.total }]));
+    return { loadId: this.opts.loadId, dir: this.opts.dir, schema: this.schema, tables };
+  }
+
+  private table(name: string, parent: string | null): TableBuffer {
+    let buf = this.buffers.get(name);
+    if (!buf) {
+      let schema = this.schema.get(name);
+      if (!schema) this.schema.set(name, (schema = { name, parent, columns: new Map() }));
+      this.buffers.set(name, (buf = new TableBuffer(schema, this.buffers.size)));
+    }
+    return buf;
+  }
+
+  private walk(buf: TableBuffer, obj: Row, prefix: string, rowId: string, rootId: string): void {
+    for (const key of Object.keys(obj)) {
+      const v = obj[key];
+      const name = prefix ? `${prefix}__${normalizeKey(key)}` : normalizeKey(key);
+      const known = buf.schema.columns.get(name)?.type;
+      if (known === 'json' && v !== null && typeof v === 'object' && !(v instanceof Date)) this.put(buf, name, key, v);
+      else if (Array.isArray(v)) this.walkList(buf, name, v, rowId, rootId);
+      else if (isRecord(v)) this.walk(buf, v, name, rowId, rootId);
+      else this.put(buf, name, key, v);
+    }
+  }
+
+  private walkList(parent: TableBuffer, path: string, items: unknown[], parentId: string, rootId: string): void {
+    const child = this.table(`${parent.schema.name}__${path}`, parent.schema.name);
+    items.forEach((item, idx) => {
+      const id = this.nextId();
+      if (isRecord(item)) this.walk(child, item, '', id, rootId);
+      else if (Array.isArray(item)) this.walkList(child, 'list', item, id, rootId); // dlt's row for a list inside a list
+      else this.put(child, 'value', 'value', item);
+      if (this.opts.rootIds) this.put(child, '_dlt_root_id', '_dlt_root_id', rootId);
+      this.put(child, '_dlt_parent_id', '_dlt_parent_id', parentId);
+      this.put(child, '_dlt_list_idx', '_dlt_list_idx', idx);
+      this.put(child, '_dlt_id', '_dlt_id', id);
+      this.endRow(child);
+    });
+  }
+
+  /** One scalar into its column; a value that doesn't fit the column's type goes to a variant column. */
+  private put(buf: TableBuffer, name: string, key: string, v: unknown): void {
+    let t = typeOf(v);
+    const columns = buf.schema.columns;
+    let info = columns.get(name);
+    if (t === null) return; // nulls are the default; a column that only ever sees nulls is never created
+    // Each leaf of a row is visited once, so a second value for one column in one row is a collision.
+    const current = buf.columns.get(name);
+    if (current?.lastRow === buf.row)
+      throw new FlightError(`source row ${this.sourceRow}: keys ${JSON.stringify(current.lastKey)} and ${JSON.stringify(key)} both normalize to column "${name}" of table "${buf.schema.name}"; rename one in the source`);
+    if (!info) columns.set(name, (info = { type: t, stored: false, exactInDouble: true }));
+    let target = name;
+    if (!fits(info.type, t, v)) {
+      if (info.type === 'bigint' && t === 'double' && !info.stored && info.exactInDouble) {
+        info.type = 'double';
+        current?.widenToDouble(buf.row);
+      } else {
+        if (typeof v === 'string') t = 'text'; // a string is kept verbatim, even one that looks like a date
+        target = `${name}__v_${t}`;
+        info = columns.get(target);
+        if (!info || !fits(info.type, t, v)) columns.set(target, (info = { type: t, stored: false, exactInDouble: true }));
+      }
+    }
+    if (t === 'bigint' && typeof v === 'bigint' && (v > 2n ** 53n || v < -(2n ** 53n))) info.exactInDouble = false;
+    const col = buf.column(target, info.type as DataType);
+    if (target === name) [col.lastRow, col.lastKey] = [buf.row, key];
+    buf.bytes += col.write(buf.row, t, v);
+  }
+
+  private requireKey(buf: TableBuffer): void {
+    for (const key of this.opts.primaryKey!) {
+      const col = buf.columns.get(key);
+      if (!col || col.lastRow !== buf.row || !(col.valid[buf.row >> 3]! & (1 << (buf.row & 7))))
+        throw new FlightError(
+          `source row ${this.sourceRow} has no value for primary key column "${key}" (PRIMARY_KEY=${this.opts.primaryKey!.join(',')})` +
+            (buf.schema.columns.has(`${key}__v_text`) ? ' of its type' : '') +
+            '; merge needs a key on every row: fix the source, or use WRITE_DISPOSITION=append',
+        );
+    }
+  }
+
+  private endRow(buf: TableBuffer): void {
+    buf.row++;
+    buf.total++;
+    if (buf.row >= this.opts.batchRows || buf.bytes >= BATCH_MAX_BYTES) this.flush(buf);
+    else if (buf.row >= buf.capacity) {
+      buf.capacity = Math.min(buf.capacity * 4, this.opts.batchRows);
+      for (const col of buf.columns.values()) col.grow(buf.capacity);
+    }
+  }
+
+  private flush(buf: TableBuffer): void {
+    const path = join(this.opts.dir, `t${String(buf.index).padStart(3, '0')}.${String(buf.files.length).padStart(6, '0')}.parquet`);
+    const columns = [...buf.columns].map(([name, col]): [string, arrow.Data] => [name, col.toArrow(buf.row)]);
+    const constants: [string, string][] = buf.schema.parent === null ? [['_dlt_load_id', this.opts.loadId]] : [];
+    writeParquetFile(path, columns, buf.row, constants);
+    buf.files.push(path);
+    buf.columns = new Map();
+    [buf.row, buf.bytes] = [0, 0];
+  }
+}
+
+// ─── Destination ────────────────────────────────────────────────────────────────────────────────
+// One DuckDB instance: MotherDuck (`md:`) or the local file, whose catalog has the database's name,
+// so every statement below addresses <database>.<dataset>.<table> the same way for both.
+
+/** The one helper that puts a name into SQL. Values never go into SQL text: they are bound. */
+export const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+
+export interface Destination {
+  conn: DuckDBConnection;
+  /** Fully qualified name of a table in the dataset. */
+  table(name: string): string;
+  run(sql: string, params?: Record<string, DuckDBValue>): Promise<number>;
+  rows(sql: string, params?: Record<string, DuckDBValue>): Promise<Record<string, unknown>[]>;
+  close(): void;
+}
+
+const heldInProcess = new Set<string>(); // DuckDB's file lock is per process; this covers runs in one process
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function openDestination(plan: Plan, config: Config): Promise<Destination> {
+  let instance: DuckDBInstance;
+  const path = plan.databasePath;
+  if (path === null) {
+    try {
+      instance = await DuckDBInstance.create('md:', { motherduck_token: config.MOTHERDUCK_TOKEN ?? '' });
+    } catch (e) {
+      throw new FlightError(`could not connect to MotherDuck: ${errorText(e)}`);
+    }
+  } else {
+    instance = await openLocked(path, config.LOCK_TIMEOUT_S);
+  }
+  const conn = await instance.connect();
+  const close = () => {
+    conn.closeSync();
+    instance.closeSync();
+    if (path) heldInProcess.delete(path);
+  };
+  const bind = (params?: Record<string, DuckDBValue>) => params;
+  const dest: Destination = {
+    conn,
+    table: (name) => `${q(plan.database)}.${q(plan.dataset)}.${q(name)}`,
+    run: async (sql, params) => (await conn.run(sql, bind(params))).rowsChanged,
+    rows: async (sql, params) => (await conn.runAndReadAll(sql, bind(params))).getRowObjectsJS(),
+    close,
+  };
+  try {
+    if (path === null) await dest.run(`CREATE DATABASE IF NOT EXISTS ${q(plan.database)}`);
+    return dest;
+  } catch (e) {
+    close();
+    throw e;
+  }
+}
+
+/** Opens the local file, waiting up to LOCK_TIMEOUT_S while another run holds it. */
+async function openLocked(path: string, timeoutS: number): Promise<DuckDBInstance> {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (e) {
+    throw new FlightError(`could not create the folder of ${path}: ${errorText(e)}`);
+  }
+  const deadline = Date.now() + timeoutS * 1000;
+  for (;;) {
+    let held = `a run in this process`;
+    if (!heldInProcess.has(path)) {
+      try {
+        heldInProcess.add(path);
+        return await DuckDBInstance.create(path);
+      } catch (e) {
+        heldInProcess.delete(path);
+        if (!/lock/i.test(errorText(e))) throw new FlightError(`could not open ${path}: ${errorText(e)}`);
+        held = oneLine(errorText(e));
+      }
+    }
+    if (Date.now() >= deadline) throw new FlightError(`another run holds the database ${path}; waited ${timeoutS}s (LOCK_TIMEOUT_S). ${held}`);
+    await sleep(Math.min(250, Math.max(10, deadline - Date.now())));
+  }
+}
+
+/** The dataset's tables as they stand (the root table and its child tables), as a schema. */
+async function readSchema(dest: Destination, plan: Plan): Promise<Schema> {
+  const found = await dest.rows(
+    `SELECT table_name, column_name, data_type FROM information_schema.columns
+     WHERE table_catalog = $db AND table_schema = $dataset AND (table_name = $table OR starts_with(table_name, $prefix))
+     ORDER BY length(table_name), table_name, ordinal_position`,
+    { db: plan.database, dataset: plan.dataset, table: plan.table, prefix: `${plan.table}__` },
+  );
+  const schema: Schema = new Map();
+  for (const r of found as { table_name: string; column_name: string; data_type: string }[]) {
+    let t = schema.get(r.table_name);
+    if (!t) schema.set(r.table_name, (t = { name: r.table_name, parent: r.table_name === plan.table ? null : parentOf(r.table_name, schema), columns: new Map() }));
+    t.columns.set(r.column_name, { type: fromSqlType(r.data_type), stored: true, exactInDouble: false });
+  }
+  return schema;
+}
+/** The longest table already seen that prefixes this child table's name. */
+const parentOf = (name: string, schema: Schema) => [...schema.keys()].filter((t) => name.startsWith(`${t}__`)).sort((a, b) => b.length - a.length)[0] ?? null;
+
+// ─── Load: one transaction ──────────────────────────────────────────────────────────────────────
+// Everything a load changes (new tables and columns, the rows, _dlt_loads, the ledger row) commits
+// together or not at all, so a failure anywhere leaves the destination exactly as it was.
+
+export interface LoadOptions {
+  disposition: Config['WRITE_DISPOSITION'];
+  primaryKey: string[];
+  schemaName: string;
+  /** Runs inside the transaction after the rows are in, with the rows inserted per table. */
+  beforeCommit(counts: Map<string, number>): Promise<void>;
+}
+
+async function load(dest: Destination, pkg: LoadPackage, plan: Plan, opts: LoadOptions): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  await dest.run('BEGIN TRANSACTION');
+  try {
+    await dest.run(`CREATE SCHEMA IF NOT EXISTS ${q(plan.database)}.${q(plan.dataset)}`);
+    for (const table of pkg.schema.values()) await evolveTable(dest, table);
+    const tables = [...pkg.schema.values()];
+    const filesOf = (name: string) => ({ files: listValue(pkg.tables.get(name)?.files ?? []) });
+    const scan = `read_parquet($files, union_by_name = true)`;
+    const insertAll = async (name: string, where = '') =>
+      pkg.tables.get(name)?.files.length ? dest.run(`INSERT INTO ${dest.table(name)} BY NAME SELECT * FROM ${scan} ${where}`, filesOf(name)) : 0;
+
+    if (opts.disposition === 'replace') for (const t of tables) await dest.run(`DELETE FROM ${dest.table(t.name)}`);
+    if (opts.disposition !== 'merge') {
+      for (const t of tables) counts.set(t.name, await insertAll(t.name));
+    } else if (pkg.tables.get(plan.table)?.files.length) {
+      const root = dest.table(plan.table);
+      const stage = 'temp.main._flight_stage';
+      const keys = opts.primaryKey.map(q).join(', ');
+      const joinOn = (a: string, b: string) => opts.primaryKey.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
+      // the run's rows, one per key: the last one the source yielded wins (ids sort in arrival order)
+      await dest.run(`CREATE OR REPLACE TEMP TABLE _flight_stage AS SELECT * FROM ${scan} QUALIFY row_number() OVER (PARTITION BY ${keys} ORDER BY _dlt_id DESC) = 1`, filesOf(plan.table));
+      for (const child of tables.filter((t) => t.parent !== null && t.columns.get('_dlt_root_id')?.stored))
+        await dest.run(`DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN (SELECT d._dlt_id FROM ${root} d JOIN ${stage} s ON ${joinOn('d', 's')})`);
+      await dest.run(`DELETE FROM ${root} AS d USING ${stage} AS s WHERE ${joinOn('d', 's')}`);
+      counts.set(plan.table, await dest.run(`INSERT INTO ${root} BY NAME SELECT * FROM ${stage}`));
+      for (const child of tables.filter((t) => t.parent !== null))
+        counts.set(child.name, await insertAll(child.name, `WHERE _dlt_root_id IN (SELECT _dlt_id FROM ${stage})`));
+      await dest.run(`DROP TABLE ${stage}`);
+    }
+    await recordLoad(dest, pkg, opts.schemaName);
+    await opts.beforeCommit(counts);
+    await dest.run('COMMIT');
+    return counts;
+  } catch (e) {
+    await dest.run('ROLLBACK').catch(() => {});
+    throw e;
+  }
+}
+
+/** Creates the table, or adds the columns the source has grown; existing columns never change. */
+async function evolveTable(dest: Destination, table: TableSchema): Promise<void> {
+  const fresh = [...table.columns].filter(([, c]) => !c.stored && c.type !== 'other');
+  if (fresh.length === 0) return;
+  const isNew = ![...table.columns.values()].some((c) => c.stored);
+  if (isNew) {
+    const defs = fresh.map(([name, c]) => `${q(name)} ${SQL_TYPES[c.type as DataType]}`).join(', ');
+    await dest.run(`CREATE TABLE ${dest.table(table.name)} (${defs})`);
+  } else {
+    for (const [name, c] of fresh) await dest.run(`ALTER TABLE ${dest.table(table.name)} ADD COLUMN ${q(name)} ${SQL_TYPES[c.type as DataType]}`);
+  }
+  for (const [, c] of fresh) c.stored = true;
+}
+
+/** dlt's `_dlt_loads` row: status 0 marks the load complete, in the same transaction as its data. */
+async function recordLoad(dest: Destination, pkg: LoadPackage, schemaName: string): Promise<void> {
+  const loads = dest.table('_dlt_loads');
+  await dest.run(`CREATE TABLE IF NOT EXISTS ${loads} (load_id VARCHAR NOT NULL, schema_name VARCHAR, status BIGINT NOT NULL, inserted_at TIMESTAMPTZ NOT NULL, schema_version_hash VARCHAR)`);
+  const shape = [...pkg.schema.values()].map((t) => [t.name, [...t.columns].map(([n, c]) => [n, c.type])]);
+  const hash = createHash('sha256').update(JSON.stringify(shape)).digest('base64');
+  await dest.run(`INSERT INTO ${loads} VALUES ($id, $schema, 0, now(), $hash)`, { id: pkg.loadId, schema: schemaName, hash });
+}
+
+// ─── Ledger ─────────────────────────────────────────────────────────────────────────────────────
+// One row per run in <database>.main.<RUN_LEDGER_TABLE>. The first five columns are the Python
+// Flight's, in its order, so its ledger is upgraded in place and its rows are kept.
+
+const LEDGER_COLUMNS = {
+  run_at: 'TIMESTAMPTZ', pipeline_name: 'VARCHAR', destination_dataset: 'VARCHAR', destination_table: 'VARCHAR', load_summary: 'VARCHAR',
+  status: 'VARCHAR', load_id: 'VARCHAR', rows_loaded: 'BIGINT', error: 'VARCHAR', duration_s: 'DOUBLE', destination: 'VARCHAR',
+} as const;
+export type LedgerEntry = { [K in keyof typeof LEDGER_COLUMNS]: string | number | null };
+const ledgerName = (plan: Plan) => `${q(plan.database)}.main.${q(plan.ledger)}`;
+
+async function ensureLedger(dest: Destination, plan: Plan): Promise<void> {
+  const defs = Object.entries(LEDGER_COLUMNS).map(([name, type]) => `${q(name)} ${type}`);
+  await dest.run(`CREATE TABLE IF NOT EXISTS ${ledgerName(plan)} (${defs.join(', ')})`);
+  for (const def of defs.slice(5)) await dest.run(`ALTER TABLE ${ledgerName(plan)} ADD COLUMN IF NOT EXISTS ${def}`);
+}
+
+async function writeLedger(dest: Destination, plan: Plan, entry: LedgerEntry): Promise<void> {
+  const names = Object.keys(LEDGER_COLUMNS) as (keyof LedgerEntry)[];
+  const values = names.map((n) => `CAST($${n} AS ${LEDGER_COLUMNS[n]})`);
+  await dest.run(`INSERT INTO ${ledgerName(plan)} (${names.map(q).join(', ')}) VALUES (${values.join(', ')})`, entry);
+}
+
+// ─── Run ────────────────────────────────────────────────────────────────────────────────────────
+
+export interface RunOptions {
+  env: Env;
+  /** Replaces the GitHub demo source. */
+  source?: Source;
+  /** Receives each progress line; defaults to stdout. */
+  log?: (line: string) => void;
+}
+export interface RunSummary {
+  status: 'succeeded' | 'failed';
+  exitCode: 0 | 1 | 2;
+  loadId: string | null;
+  rowsLoaded: number;
+  tables: Record<string, number>;
+  destination: Plan['destination'] | null;
+  target: string | null;
+  databasePath?: string;
+  durationS: number;
+  error?: string;
+}
+
+/** dlt's load id: the start time in seconds, with microseconds (fixed width, so ids sort as text). */
+const newLoadId = () => ((performance.timeOrigin + performance.now()) / 1000).toFixed(6);
+
+/** One run: config, destination, extract, load, ledger. Resolves to a summary; never exits. */
+export async function runFlight({ env, source = githubRepoRows, log = (line) => console.log(line) }: RunOptions): Promise<RunSummary> {
+  const started = Date.now();
+  const seconds = () => Math.round(Date.now() - started) / 1000;
+  const parsedConfig = parseConfig(env);
+  if ('problems' in parsedConfig) {
+    const error = `invalid config (nothing was run):\n${parsedConfig.problems.map((p) => `  - ${p}`).join('\n')}`;
+    log(formatEvent('config', 'failed', { error: oneLine(error) }));
+    log(formatEvent('@flight', 'failed', { exit: 2 }));
+    return { status: 'failed', exitCode: 2, loadId: null, rowsLoaded: 0, tables: {}, destination: null, target: null, durationS: seconds(), error };
+  }
+  const config = parsedConfig.config;
+  const plan = planFor(config);
+  const redact = redactor([config.MOTHERDUCK_TOKEN, config.GITHUB_TOKEN]);
+  const say = (step: string, status: string, fields: Fields = {}) => log(redact(formatEvent(step, status, fields)));
+  const target = `${plan.database}.${plan.dataset}.${plan.table}`;
+  const loadId = newLoadId();
+  const workDir = join(tmpdir(), 'flight-dlt-ingest', `${config.PIPELINE_NAME}-${loadId}-${process.pid}`);
+  const http = createHttpClient(config, redact);
+  const summary: RunSummary = {
+    status: 'failed', exitCode: 1, loadId, rowsLoaded: 0, tables: {}, destination: plan.destination, target,
+    ...(plan.databasePath ? { databasePath: plan.databasePath } : {}), durationS: 0,
+  };
+  const ledgerEntry = (status: string, rows: number, loadSummary: string, error: string | null): LedgerEntry => ({
+    run_at: new Date(started).toISOString(), pipeline_name: config.PIPELINE_NAME, destination_dataset: plan.dataset, destination_table: plan.table,
+    load_summary: loadSummary, status, load_id: loadId, rows_loaded: rows, error, duration_s: seconds(), destination: plan.destination,
+  });
+  say('config', 'ok', { destination: plan.destination, table: target, disposition: config.WRITE_DISPOSITION });
+
+  let step: Step = 'destination';
+  let dest: Destination | undefined;
+  try {
+    say(step, 'running', { effect: plan.databasePath ? `file:${plan.databasePath}` : `md:${plan.database}` });
+    prepareWorkDir(workDir);
+    dest = await openDestination(plan, config);
+    await ensureLedger(dest, plan);
+    say(step, 'ok');
+
+    step = 'extract';
+    say(step, 'running');
+    const extractor = new Extractor(plan.table, await readSchema(dest, plan), {
+      loadId, dir: workDir, batchRows: config.BATCH_ROWS,
+      primaryKey: config.WRITE_DISPOSITION === 'merge' ? plan.primaryKey : null,
+      rootIds: config.WRITE_DISPOSITION === 'merge',
+    });
+    const ctx: SourceContext = {
+      config,
+      getJson: http.getJson,
+      progress: (done, total, effect) => say('extract', 'running', { done, total, effect }),
+    };
+    for await (const row of source(ctx)) extractor.add(row);
+    const pkg = extractor.finish();
+    const extracted = pkg.tables.get(plan.table)?.rows ?? 0;
+    say(step, 'ok', { rows: extracted, files: [...pkg.tables.values()].reduce((n, t) => n + t.files.length, 0) });
+
+    step = 'load';
+    say(step, 'running', { effect: `table:${target}` });
+    const counts = await load(dest, pkg, plan, {
+      disposition: config.WRITE_DISPOSITION,
+      primaryKey: plan.primaryKey,
+      schemaName: config.PIPELINE_NAME,
+      beforeCommit: async (counts) => {
+        const rows = counts.get(plan.table) ?? 0;
+        const perTable = [...counts].map(([t, n]) => `${t}=${n}`).join(', ') || 'no rows';
+        await writeLedger(dest!, plan, ledgerEntry('succeeded', rows, `${config.WRITE_DISPOSITION} into ${plan.database}.${plan.dataset}: ${perTable}`, null));
+      },
+    });
+    summary.tables = Object.fromEntries(counts);
+    summary.rowsLoaded = counts.get(plan.table) ?? 0;
+    say(step, 'ok', { rows: summary.rowsLoaded, effect: `table:${target}` });
+    say('ledger', 'ok', { effect: `table:${plan.database}.main.${plan.ledger}`, status: 'succeeded' });
+    Object.assign(summary, { status: 'succeeded', exitCode: 0 });
+  } catch (e) {
+    summary.error = redact(errorText(e));
+    say(step, 'failed', { error: oneLine(summary.error) });
+    if (dest) {
+      try {
+        await writeLedger(dest, plan, ledgerEntry('failed', 0, `failed during ${step}`, summary.error));
+        say('ledger', 'ok', { effect: `table:${plan.database}.main.${plan.ledger}`, status: 'failed' });
+      } catch (ledgerError) {
+        summary.error += `\n(and the failed run could not be recorded in the ledger: ${redact(errorText(ledgerError))})`;
+        say('ledger', 'failed', { error: oneLine(redact(errorText(ledgerError))) });
+      }
+    }
+  } finally {
+    await http.close().catch(() => {});
+    dest?.close();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+  summary.durationS = seconds();
+  say('@flight', summary.status === 'succeeded' ? 'ok' : 'failed', { exit: summary.exitCode });
+  return summary;
+}
+
+/** The working folder for this run's loader files; fails before the destination is touched. */
+function prepareWorkDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, '.probe'), 'flight');
+  } catch (e) {
+    throw new FlightError(`the working folder ${dir} is not writable (${errorText(e)}); set TMPDIR to a writable folder`);
+  }
+}
+
+// ─── Main ───────────────────────────────────────────────────────────────────────────────────────
+
+function printSummary(s: RunSummary): void {
+  if (s.status === 'succeeded') {
+    const where = s.databasePath ? `local file ${s.databasePath}` : 'MotherDuck';
+    console.log(`\nLoaded ${s.rowsLoaded} row(s) into ${s.target} (${where})`);
+    for (const [table, rows] of Object.entries(s.tables)) console.log(`  ${table.padEnd(40)} ${rows} row(s)`);
+    console.log(`  load id ${s.loadId}, ${s.durationS.toFixed(2)} s`);
+  } else {
+    console.error(`\nFlight failed${s.exitCode === 2 ? '' : ` (load ${s.loadId})`}: ${s.error}`);
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(configHelp());
+    return 0;
+  }
+  if (existsSync('.env')) process.loadEnvFile('.env'); // the shell's variables win over the file's
+  const summary = await runFlight({ env: process.env });
+  printSummary(summary);
+  return summary.exitCode;
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+if (invokedDirectly) process.exitCode = await main(process.argv.slice(2));
