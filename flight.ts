@@ -130,13 +130,15 @@ export function parseConfig(rawEnv: Env): { config: Config } | { problems: strin
   return result.success && problems.length === 0 ? { config: result.data } : { problems };
 }
 
-/** `--help`, generated from the schema so it cannot drift from it. */
-export function configHelp(): string {
-  const lines = CONFIG_KEYS.map((key) => {
+/** `--help` and the README's config table, generated from the schema so they cannot drift from it. */
+export function configHelp(format: 'text' | 'markdown' = 'text'): string {
+  const keys = CONFIG_KEYS.map((key) => {
     const info = z.globalRegistry.get(ConfigSchema.shape[key]) as KnobInfo;
-    const shown = info.secret ? '(secret)' : info.fallback ?? '(unset)';
-    return `  ${key.padEnd(22)} ${shown}\n  ${''.padEnd(22)} ${info.help}`;
+    return { key, shown: info.secret ? '(secret)' : info.fallback ?? '', help: info.help };
   });
+  if (format === 'markdown')
+    return ['| Key | Default | Purpose |', '|---|---|---|', ...keys.map((k) => `| \`${k.key}\` | ${k.shown.startsWith('(') ? k.shown : `\`${k.shown}\``} | ${k.help.replace(/[^\s(]*<\S*?>[^\s,;:)]*?(?=[.,;:)]*(\s|$))/g, '`$&`')} |`)].join('\n') + '\n';
+  const lines = keys.map((k) => `  ${k.key.padEnd(22)} ${k.shown}\n  ${''.padEnd(22)} ${k.help}`);
   return `Usage: npx tsx flight.ts [--help]\n\nConfig (environment variables, default shown):\n${lines.join('\n')}\n`;
 }
 
@@ -1104,7 +1106,7 @@ function printSummary(s: RunSummary): void {
 
 async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(configHelp());
+    process.stdout.write(configHelp(argv.includes('--markdown') ? 'markdown' : 'text'));
     return 0;
   }
   if (existsSync('.env')) process.loadEnvFile('.env'); // the shell's variables win over the file's
