@@ -23,6 +23,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { deflateSync, inflateSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DuckDBConnection, DuckDBInstance, listValue, type DuckDBValue } from '@duckdb/node-api';
@@ -65,8 +66,9 @@ const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() !== 
 function knob<T extends z.ZodType>(schema: T, fallback: string, help: string) {
   return z.preprocess(blankToUndefined, schema.prefault(fallback as z.input<T>)).meta({ help, fallback } satisfies KnobInfo);
 }
-/** A secret: optional, never printed, never stored. */
-const secret = (help: string) => z.preprocess(blankToUndefined, z.string().optional()).meta({ help, secret: true } satisfies KnobInfo);
+/** A key without a default; a secret is never printed and never stored. */
+const optional = <T extends z.ZodType>(schema: T, help: string, secret = false) =>
+  z.preprocess(blankToUndefined, schema.optional()).meta({ help, secret } satisfies KnobInfo);
 
 export const ConfigSchema = z
   .object({
@@ -76,6 +78,8 @@ export const ConfigSchema = z
     TABLE_NAME: knob(identifier, 'github_repo_stats', 'Table the source rows load into; snake_cased as dlt does. Lists in rows become child tables <table>__<field>.'),
     WRITE_DISPOSITION: knob(z.enum(['merge', 'append', 'replace']), 'merge', 'merge (upsert on PRIMARY_KEY), append (add rows) or replace (swap the table contents).'),
     PRIMARY_KEY: knob(list(identifier, 'column'), 'repo', 'Primary key column(s) for merge; a comma-separated list is a compound key.'),
+    MERGE_STRATEGY: knob(z.enum(['delete-insert', 'upsert', 'scd2']), 'delete-insert', 'With merge: delete-insert (replace rows by key), upsert (update in place, via MERGE INTO) or scd2 (keep every version with validity ranges).'),
+    DELETE_COLUMN: optional(identifier, 'With merge: a column that marks a row as deleted (true, or any non-null value for non-boolean columns); merge removes its key.'),
     PIPELINE_NAME: knob(identifier, 'flights_dlt_ingest', 'Pipeline name recorded in the ledger and dlt state.'),
     RUN_LEDGER_TABLE: knob(identifier, 'dlt_ingest_runs', 'Run ledger table, <database>.main.<name>: one row per run, failed runs included.'),
     LOCAL_DATA_DIR: knob(z.string(), './data', 'Folder of the local DuckDB file <LOCAL_DATA_DIR>/<DESTINATION_DATABASE>.duckdb (created when missing).'),
@@ -87,14 +91,8 @@ export const ConfigSchema = z
     HTTP_MAX_RETRIES: knob(number(0, 20, true), '5', 'Retries of one request after 5xx, 429, rate limits or network errors.'),
     HTTP_MAX_WAIT_S: knob(number(0, 3_600), '60', 'Total seconds a run may spend waiting between retries (backoff, Retry-After, rate-limit reset) before it fails.'),
     BATCH_ROWS: knob(number(1, 10_000_000, true), '100000', 'Rows per Arrow record batch and Parquet loader file, per table (memory use grows with it).'),
-    MOTHERDUCK_TOKEN: secret('MotherDuck access token (secret, injected by Flights); also read from motherduck_token.'),
-    GITHUB_TOKEN: secret('Optional GitHub token for a higher rate limit (secret); a single <secret>_GITHUB_TOKEN works too.'),
-  })
-  .superRefine((c, ctx) => {
-    if (c.DESTINATION === 'motherduck' && !c.MOTHERDUCK_TOKEN)
-      ctx.addIssue({ code: 'custom', path: ['DESTINATION'], message: 'is motherduck but MOTHERDUCK_TOKEN is not set' });
-    if (c.WRITE_DISPOSITION === 'merge' && c.PRIMARY_KEY.length === 0)
-      ctx.addIssue({ code: 'custom', path: ['PRIMARY_KEY'], message: 'is needed for WRITE_DISPOSITION=merge' });
+    MOTHERDUCK_TOKEN: optional(z.string(), 'MotherDuck access token (secret, injected by Flights); also read from motherduck_token.', true),
+    GITHUB_TOKEN: optional(z.string(), 'Optional GitHub token for a higher rate limit (secret); a single <secret>_GITHUB_TOKEN works too.', true),
   });
 export type Config = z.output<typeof ConfigSchema>;
 export type Env = Record<string, string | undefined>;
@@ -127,14 +125,25 @@ export function parseConfig(rawEnv: Env): { config: Config } | { problems: strin
         return `${key}=${shown} ${issue.message}`;
       });
   if (env.GITHUB_TOKEN_ALIASES) problems.push(`several *_GITHUB_TOKEN variables are set (${env.GITHUB_TOKEN_ALIASES}); set GITHUB_TOKEN to choose one`);
+  problems.push(...combinationProblems((k) => blankToUndefined(env[k]) as string | undefined));
   return result.success && problems.length === 0 ? { config: result.data } : { problems };
+}
+
+/** Keys that are valid alone but not together; checked on the raw values so they join the other problems. */
+function combinationProblems(raw: (key: ConfigKey) => string | undefined): string[] {
+  const problems: string[] = [];
+  const disposition = raw('WRITE_DISPOSITION') ?? 'merge';
+  if (raw('DESTINATION') === 'motherduck' && !raw('MOTHERDUCK_TOKEN')) problems.push('DESTINATION="motherduck" needs MOTHERDUCK_TOKEN, which is not set');
+  for (const key of ['MERGE_STRATEGY', 'DELETE_COLUMN'] as const)
+    if (raw(key) && disposition !== 'merge') problems.push(`${key}=${JSON.stringify(raw(key))} needs WRITE_DISPOSITION=merge (it is ${JSON.stringify(disposition)})`);
+  return problems;
 }
 
 /** `--help` and the README's config table, generated from the schema so they cannot drift from it. */
 export function configHelp(format: 'text' | 'markdown' = 'text'): string {
   const keys = CONFIG_KEYS.map((key) => {
     const info = z.globalRegistry.get(ConfigSchema.shape[key]) as KnobInfo;
-    return { key, shown: info.secret ? '(secret)' : info.fallback ?? '', help: info.help };
+    return { key, shown: info.secret ? '(secret)' : info.fallback ?? '(unset)', help: info.help };
   });
   if (format === 'markdown')
     return ['| Key | Default | Purpose |', '|---|---|---|', ...keys.map((k) => `| \`${k.key}\` | ${k.shown.startsWith('(') ? k.shown : `\`${k.shown}\``} | ${k.help.replace(/[^\s(]*<\S*?>[^\s,;:)]*?(?=[.,;:)]*(\s|$))/g, '`$&`')} |`)].join('\n') + '\n';
@@ -150,6 +159,10 @@ export interface Plan {
   dataset: string;
   table: string;
   primaryKey: string[];
+  mergeStrategy: Config['MERGE_STRATEGY'];
+  deleteColumn: string | null;
+  /** dlt's schema name: the normalized pipeline name; keys the state and `_dlt_loads` rows. */
+  schemaName: string;
   ledger: string;
 }
 export function planFor(config: Config): Plan {
@@ -161,6 +174,9 @@ export function planFor(config: Config): Plan {
     dataset: snakeCase(config.DATASET_NAME),
     table: snakeCase(config.TABLE_NAME),
     primaryKey: config.PRIMARY_KEY.map(snakeCase),
+    mergeStrategy: config.MERGE_STRATEGY,
+    deleteColumn: config.DELETE_COLUMN ? snakeCase(config.DELETE_COLUMN) : null,
+    schemaName: snakeCase(config.PIPELINE_NAME),
     ledger: config.RUN_LEDGER_TABLE,
   };
 }
@@ -202,6 +218,10 @@ const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 export type Row = Record<string, unknown>;
 export interface SourceContext {
   config: Config;
+  /** This source's pipeline state: JSON-serializable, loaded from the destination, saved with the load. */
+  state: Record<string, unknown>;
+  /** A cursor over a field that only grows (e.g. updated_at), remembered between runs; see `Incremental`. */
+  incremental<T extends Cursor>(cursorPath: string, options?: IncrementalOptions<T>): Incremental<T>;
   /** JSON GET with timeouts, retries, rate-limit handling and a size cap; fails with a clear message. */
   getJson(url: string, what: string): Promise<unknown>;
   /** Report fetch progress: one `@flight-run extract running done=.. total=..` line. */
@@ -587,6 +607,11 @@ function writeParquetFile(path: string, columns: [string, arrow.Data][], rows: n
   writeFileSync(path, writeParquet(WasmTable.fromIPCStream(ipc), properties));
 }
 
+/** Row numbers from `start`: the order rows arrived in, so merge can keep the last of a key. Not loaded. */
+function sequence(start: number, rows: number): arrow.Data {
+  return arrow.makeData({ type: new arrow.Int64(), length: rows, data: BigInt64Array.from({ length: rows }, (_, i) => BigInt(start + i)) });
+}
+
 /** The same string on every row (the load id), built without touching each row from JS. */
 function constantUtf8(value: string, rows: number): arrow.Data {
   const one = new TextEncoder().encode(value);
@@ -638,6 +663,10 @@ interface ExtractOptions {
   batchRows: number;
   primaryKey: string[] | null; // set when every root row needs one (merge)
   rootIds: boolean; // add _dlt_root_id to child tables (merge)
+  /** Root _dlt_id: random; a hash of the primary key (upsert: a row keeps its id); a hash of the row (scd2: the id is the version). */
+  ids: 'random' | 'key' | 'content';
+  /** scd2: the root table gets _dlt_valid_from / _dlt_valid_to (filled at load, not in the files). */
+  validity: boolean;
 }
 const BATCH_MAX_BYTES = 256 * 1024 * 1024;
 
@@ -652,7 +681,7 @@ export class Extractor {
     this.sourceRow++;
     if (!isRecord(row)) throw new FlightError(`source row ${this.sourceRow} is ${Array.isArray(row) ? 'an array' : row === null ? 'null' : typeof row}; a source yields plain objects`);
     const buf = this.table(this.root, null);
-    const id = this.nextId();
+    const id = this.rootId(row);
     this.walk(buf, row, '', id, id);
     if (!buf.schema.columns.has('_dlt_load_id')) buf.schema.columns.set('_dlt_load_id', { type: 'text', stored: false, exactInDouble: true });
     this.put(buf, '_dlt_id', '_dlt_id', id);
@@ -660,9 +689,19 @@ export class Extractor {
     this.endRow(buf);
   }
 
+  private rootId(row: Row): string {
+    if (this.opts.ids === 'random') return this.nextId();
+    if (this.opts.ids === 'content') return digest128(sortedJson(Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('_dlt')))), 10);
+    const keyOf = (column: string) => Object.keys(row).find((k) => normalizeKey(k) === column);
+    return digest128(sortedJson(Object.fromEntries(this.opts.primaryKey!.map((c) => [c, row[keyOf(c) ?? c] ?? null]))), 10);
+  }
+
   /** Writes what is still buffered and returns the load package. */
   finish(): LoadPackage {
     for (const buf of this.buffers.values()) if (buf.row > 0) this.flush(buf);
+    const columns = this.schema.get(this.root)?.columns;
+    if (this.opts.validity && columns)
+      for (const name of ['_dlt_valid_from', '_dlt_valid_to']) if (!columns.has(name)) columns.set(name, { type: 'timestamp', stored: false, exactInDouble: false });
     const tables = new Map([...this.buffers.values()].map((b) => [b.schema.name, { files: b.files, rows: b.total }]));
     return { loadId: this.opts.loadId, dir: this.opts.dir, schema: this.schema, tables };
   }
@@ -692,7 +731,8 @@ export class Extractor {
   private walkList(parent: TableBuffer, path: string, items: unknown[], parentId: string, rootId: string): void {
     const child = this.table(`${parent.schema.name}__${path}`, parent.schema.name);
     items.forEach((item, idx) => {
-      const id = this.nextId();
+      // with hashed root ids, a child's id follows from its parent's, as dlt makes it
+      const id = this.opts.ids === 'random' ? this.nextId() : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
       if (isRecord(item)) this.walk(child, item, '', id, rootId);
       else if (Array.isArray(item)) this.walkList(child, 'list', item, id, rootId); // dlt's row for a list inside a list
       else this.put(child, 'value', 'value', item);
@@ -758,6 +798,7 @@ export class Extractor {
   private flush(buf: TableBuffer): void {
     const path = join(this.opts.dir, `t${String(buf.index).padStart(3, '0')}.${String(buf.files.length).padStart(6, '0')}.parquet`);
     const columns = [...buf.columns].map(([name, col]): [string, arrow.Data] => [name, col.toArrow(buf.row)]);
+    if (buf.schema.parent === null) columns.push(['_dlt_seq', sequence(buf.total - buf.row, buf.row)]);
     const constants: [string, string][] = buf.schema.parent === null ? [['_dlt_load_id', this.opts.loadId]] : [];
     writeParquetFile(path, columns, buf.row, constants);
     buf.files.push(path);
@@ -870,8 +911,6 @@ const parentOf = (name: string, schema: Schema) => [...schema.keys()].filter((t)
 
 export interface LoadOptions {
   disposition: Config['WRITE_DISPOSITION'];
-  primaryKey: string[];
-  schemaName: string;
   /** Runs inside the transaction after the rows are in, with the rows inserted per table. */
   beforeCommit(counts: Map<string, number>): Promise<void>;
 }
@@ -883,30 +922,13 @@ async function load(dest: Destination, pkg: LoadPackage, plan: Plan, opts: LoadO
     await dest.run(`CREATE SCHEMA IF NOT EXISTS ${q(plan.database)}.${q(plan.dataset)}`);
     for (const table of pkg.schema.values()) await evolveTable(dest, table);
     const tables = [...pkg.schema.values()];
-    const filesOf = (name: string) => ({ files: listValue(pkg.tables.get(name)?.files ?? []) });
-    const scan = `read_parquet($files, union_by_name = true)`;
-    const insertAll = async (name: string, where = '') =>
-      pkg.tables.get(name)?.files.length ? dest.run(`INSERT INTO ${dest.table(name)} BY NAME SELECT * FROM ${scan} ${where}`, filesOf(name)) : 0;
-
     if (opts.disposition === 'replace') for (const t of tables) await dest.run(`DELETE FROM ${dest.table(t.name)}`);
     if (opts.disposition !== 'merge') {
-      for (const t of tables) counts.set(t.name, await insertAll(t.name));
+      for (const t of tables) counts.set(t.name, await insertFiles(dest, pkg, t.name));
     } else if (pkg.tables.get(plan.table)?.files.length) {
-      const root = dest.table(plan.table);
-      const stage = 'temp.main._flight_stage';
-      const keys = opts.primaryKey.map(q).join(', ');
-      const joinOn = (a: string, b: string) => opts.primaryKey.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
-      // the run's rows, one per key: the last one the source yielded wins (ids sort in arrival order)
-      await dest.run(`CREATE OR REPLACE TEMP TABLE _flight_stage AS SELECT * FROM ${scan} QUALIFY row_number() OVER (PARTITION BY ${keys} ORDER BY _dlt_id DESC) = 1`, filesOf(plan.table));
-      for (const child of tables.filter((t) => t.parent !== null && t.columns.get('_dlt_root_id')?.stored))
-        await dest.run(`DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN (SELECT d._dlt_id FROM ${root} d JOIN ${stage} s ON ${joinOn('d', 's')})`);
-      await dest.run(`DELETE FROM ${root} AS d USING ${stage} AS s WHERE ${joinOn('d', 's')}`);
-      counts.set(plan.table, await dest.run(`INSERT INTO ${root} BY NAME SELECT * FROM ${stage}`));
-      for (const child of tables.filter((t) => t.parent !== null))
-        counts.set(child.name, await insertAll(child.name, `WHERE _dlt_root_id IN (SELECT _dlt_id FROM ${stage})`));
-      await dest.run(`DROP TABLE ${stage}`);
+      for (const [table, n] of await MERGE[plan.mergeStrategy](dest, pkg, plan, tables)) counts.set(table, n);
     }
-    await recordLoad(dest, pkg, opts.schemaName);
+    await recordLoad(dest, pkg, plan.schemaName);
     await opts.beforeCommit(counts);
     await dest.run('COMMIT');
     return counts;
@@ -914,6 +936,115 @@ async function load(dest: Destination, pkg: LoadPackage, plan: Plan, opts: LoadO
     await dest.run('ROLLBACK').catch(() => {});
     throw e;
   }
+}
+
+/** The loader files of a table, as a relation. `_dlt_seq` (arrival order) is only for merge's dedup. */
+function scanFiles(pkg: LoadPackage, name: string): [string, Record<string, DuckDBValue>] {
+  const exclude = pkg.schema.get(name)?.parent === null ? ' EXCLUDE (_dlt_seq)' : '';
+  return [`(SELECT *${exclude} FROM read_parquet($files, union_by_name = true))`, { files: listValue(pkg.tables.get(name)?.files ?? []) }];
+}
+
+async function insertFiles(dest: Destination, pkg: LoadPackage, name: string, where = ''): Promise<number> {
+  if (!pkg.tables.get(name)?.files.length) return 0;
+  const [scan, params] = scanFiles(pkg, name);
+  return dest.run(`INSERT INTO ${dest.table(name)} BY NAME SELECT * FROM ${scan} ${where}`, params);
+}
+
+// Merge strategies, as dlt's (see README): each runs inside the load transaction and returns rows
+// written per table. The run's root rows are staged once, one row per key, the last one the
+// source yielded winning; `DELETE_COLUMN` marks rows whose key is to be removed.
+const STAGE = 'temp.main._flight_stage';
+type MergeStrategy = (dest: Destination, pkg: LoadPackage, plan: Plan, tables: TableSchema[]) => Promise<Map<string, number>>;
+
+async function stageRoot(dest: Destination, pkg: LoadPackage, plan: Plan, partitionBy: string[]): Promise<void> {
+  const files = { files: listValue(pkg.tables.get(plan.table)!.files) };
+  await dest.run(
+    `CREATE OR REPLACE TEMP TABLE _flight_stage AS SELECT * EXCLUDE (_dlt_seq) FROM read_parquet($files, union_by_name = true)
+     QUALIFY row_number() OVER (PARTITION BY ${partitionBy.map(q).join(', ')} ORDER BY _dlt_seq DESC) = 1`,
+    files,
+  );
+}
+/** SQL that is true for a staged row marked deleted: a true boolean, or any non-null value. */
+function deletedSql(pkg: LoadPackage, plan: Plan, alias: string): string {
+  const type = plan.deleteColumn ? pkg.schema.get(plan.table)?.columns.get(plan.deleteColumn)?.type : undefined;
+  if (!plan.deleteColumn || !type) return 'false';
+  return type === 'bool' ? `coalesce(${alias}.${q(plan.deleteColumn)}, false)` : `${alias}.${q(plan.deleteColumn)} IS NOT NULL`;
+}
+const keyMatch = (plan: Plan, a: string, b: string) => plan.primaryKey.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
+const childTables = (tables: TableSchema[]) => tables.filter((t) => t.parent !== null);
+
+/** Child rows of the root rows about to be replaced go first; found through _dlt_root_id. */
+async function deleteChildrenOfStagedKeys(dest: Destination, plan: Plan, tables: TableSchema[]): Promise<void> {
+  for (const child of childTables(tables).filter((t) => t.columns.get('_dlt_root_id')?.stored))
+    await dest.run(`DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN (SELECT d._dlt_id FROM ${dest.table(plan.table)} AS d JOIN ${STAGE} AS s ON ${keyMatch(plan, 'd', 's')})`);
+}
+async function insertStagedChildren(dest: Destination, pkg: LoadPackage, plan: Plan, tables: TableSchema[], counts: Map<string, number>): Promise<void> {
+  for (const child of childTables(tables))
+    counts.set(child.name, await insertFiles(dest, pkg, child.name, `WHERE _dlt_root_id IN (SELECT _dlt_id FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')})`));
+}
+
+const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
+  /** dlt's default: delete every staged key, insert the staged rows (minus those marked deleted). */
+  async 'delete-insert'(dest, pkg, plan, tables) {
+    const counts = new Map<string, number>();
+    const root = dest.table(plan.table);
+    await stageRoot(dest, pkg, plan, plan.primaryKey);
+    await deleteChildrenOfStagedKeys(dest, plan, tables);
+    await dest.run(`DELETE FROM ${root} AS d USING ${STAGE} AS s WHERE ${keyMatch(plan, 'd', 's')}`);
+    counts.set(plan.table, await dest.run(`INSERT INTO ${root} BY NAME SELECT * FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`));
+    await insertStagedChildren(dest, pkg, plan, tables, counts);
+    await dest.run(`DROP TABLE ${STAGE}`);
+    return counts;
+  },
+
+  /** Update matching keys in place (columns the run did not bring keep their values), insert new keys. */
+  async upsert(dest, pkg, plan, tables) {
+    const counts = new Map<string, number>();
+    await stageRoot(dest, pkg, plan, plan.primaryKey);
+    const staged = (await dest.rows(`SELECT column_name FROM duckdb_columns() WHERE database_name = 'temp' AND table_name = '_flight_stage' ORDER BY column_index`)).map((r) => String(r.column_name));
+    const deleted = deletedSql(pkg, plan, 's');
+    await deleteChildrenOfStagedKeys(dest, plan, tables);
+    counts.set(
+      plan.table,
+      await dest.run(
+        `MERGE INTO ${dest.table(plan.table)} AS d USING ${STAGE} AS s ON ${keyMatch(plan, 'd', 's')}
+         WHEN MATCHED AND ${deleted} THEN DELETE
+         WHEN MATCHED THEN UPDATE SET ${staged.map((c) => `${q(c)} = s.${q(c)}`).join(', ')}
+         WHEN NOT MATCHED AND NOT ${deleted} THEN INSERT (${staged.map(q).join(', ')}) VALUES (${staged.map((c) => `s.${q(c)}`).join(', ')})`,
+      ),
+    );
+    await insertStagedChildren(dest, pkg, plan, tables, counts);
+    await dest.run(`DROP TABLE ${STAGE}`);
+    return counts;
+  },
+
+  /** History: a row is a version identified by its content hash; changed and vanished rows are closed, new versions opened, all at the load's instant. */
+  async scd2(dest, pkg, plan, tables) {
+    const counts = new Map<string, number>();
+    const root = dest.table(plan.table);
+    const at = { at: loadInstant(pkg.loadId) };
+    await stageRoot(dest, pkg, plan, ['_dlt_id']);
+    const kept = `SELECT _dlt_id FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`;
+    await dest.run(`UPDATE ${root} SET _dlt_valid_to = CAST($at AS TIMESTAMPTZ) WHERE _dlt_valid_to IS NULL AND _dlt_id NOT IN (${kept})`, at);
+    counts.set(
+      plan.table,
+      await dest.run(
+        `INSERT INTO ${root} BY NAME SELECT *, CAST($at AS TIMESTAMPTZ) AS _dlt_valid_from, CAST(NULL AS TIMESTAMPTZ) AS _dlt_valid_to FROM ${STAGE}
+         WHERE _dlt_id IN (${kept}) AND _dlt_id NOT IN (SELECT _dlt_id FROM ${root} WHERE _dlt_valid_to IS NULL)`,
+        at,
+      ),
+    );
+    for (const child of childTables(tables))
+      counts.set(child.name, await insertFiles(dest, pkg, child.name, `WHERE _dlt_id NOT IN (SELECT _dlt_id FROM ${dest.table(child.name)})`));
+    await dest.run(`DROP TABLE ${STAGE}`);
+    return counts;
+  },
+};
+
+/** The instant a load id names, to the microsecond, as ISO-8601 UTC. */
+function loadInstant(loadId: string): string {
+  const [seconds, fraction = ''] = loadId.split('.');
+  return `${new Date(Number(seconds) * 1000).toISOString().slice(0, 19)}.${fraction.padEnd(6, '0').slice(0, 6)}Z`;
 }
 
 /** Creates the table, or adds the columns the source has grown; existing columns never change. */
@@ -937,6 +1068,142 @@ async function recordLoad(dest: Destination, pkg: LoadPackage, schemaName: strin
   const shape = [...pkg.schema.values()].map((t) => [t.name, [...t.columns].map(([n, c]) => [n, c.type])]);
   const hash = createHash('sha256').update(JSON.stringify(shape)).digest('base64');
   await dest.run(`INSERT INTO ${loads} VALUES ($id, $schema, 0, now(), $hash)`, { id: pkg.loadId, schema: schemaName, hash });
+}
+
+// ─── State: what a source remembers between runs ───────────────────────────────────────────────
+// dlt's pipeline state: one JSON document per pipeline, stored in <dataset>._dlt_pipeline_state as
+// dlt stores it (zlib level 9, base64), a new version row only when it changed, written in the
+// load's transaction so a failed run never advances it. Read back like dlt: the newest version
+// whose load completed.
+
+const STATE_ENGINE_VERSION = 4;
+export type PipelineState = Record<string, unknown> & { _state_version?: number; _version_hash?: string };
+
+/** JSON with keys sorted at every level: the stable text that version and row hashes are made of. */
+export function sortedJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    typeof v === 'bigint' ? v.toString() : isRecord(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v,
+  );
+}
+/** dlt's digest128: base64 of a SHAKE-128 digest, padding stripped. */
+const digest128 = (text: string, bytes: number) => createHash('shake128', { outputLength: bytes }).update(text).digest('base64').replace(/=+$/, '');
+
+export const encodeState = (state: PipelineState) => deflateSync(JSON.stringify(state), { level: 9 }).toString('base64');
+/** Decodes dlt's state column; values Python dlt tagged with a private-use character (dates, decimals) come back as their text. */
+export function decodeState(text: string): PipelineState {
+  const json = /^[A-Za-z0-9+/]+=*$/.test(text) ? inflateSync(Buffer.from(text, 'base64')).toString('utf8') : text;
+  return JSON.parse(json, (_k, v: unknown) => (typeof v === 'string' && /^[\uf026-\uf02d]/.test(v) ? v.slice(1) : v)) as PipelineState;
+}
+function stateVersionHash(state: PipelineState): string {
+  const { _state_version, _state_engine_version, _version_hash, _local, ...content } = state;
+  return createHash('sha3-256').update(sortedJson(content)).digest('base64');
+}
+
+async function loadState(dest: Destination, plan: Plan): Promise<PipelineState> {
+  const stored = await dest
+    .rows(
+      `SELECT s.state FROM ${dest.table('_dlt_pipeline_state')} AS s JOIN ${dest.table('_dlt_loads')} AS l ON l.load_id = s._dlt_load_id
+       WHERE s.pipeline_name = $pipeline AND l.status = 0 ORDER BY l.load_id DESC LIMIT 1`,
+      { pipeline: plan.schemaName },
+    )
+    .catch((e: unknown) => {
+      if (/does not exist/i.test(errorText(e))) return [];
+      throw e;
+    });
+  const state: PipelineState = stored[0] ? decodeState(String(stored[0].state)) : { _state_version: 0, _state_engine_version: STATE_ENGINE_VERSION };
+  Object.assign(state, { pipeline_name: plan.schemaName, dataset_name: plan.dataset, default_schema_name: plan.schemaName, schema_names: [plan.schemaName] });
+  state.destination_type = `dlt.destinations.${plan.destination === 'local' ? 'duckdb' : 'motherduck'}`;
+  return state;
+}
+
+/** The state of one table's source inside the pipeline state: sources.<schema>.resources.<table>. */
+function resourceState(state: PipelineState, plan: Plan): Record<string, unknown> {
+  const sources = ((state.sources ??= {}) as Record<string, Record<string, unknown>>);
+  const resources = ((sources[plan.schemaName] ??= {}).resources ??= {}) as Record<string, Record<string, unknown>>;
+  return (resources[plan.table] ??= {});
+}
+
+/** Writes a new state version when the content changed (the hash decides, as in dlt). */
+async function saveState(dest: Destination, plan: Plan, state: PipelineState, loadId: string): Promise<boolean> {
+  let hash: string;
+  try {
+    hash = stateVersionHash(state);
+  } catch (e) {
+    throw new FlightError(`the source's state is not JSON-serializable: ${errorText(e)}`);
+  }
+  if (hash === state._version_hash) return false;
+  if (state._version_hash) state._state_version = (state._state_version ?? 0) + 1;
+  state._version_hash = hash;
+  const table = dest.table('_dlt_pipeline_state');
+  await dest.run(`CREATE TABLE IF NOT EXISTS ${table} (version BIGINT NOT NULL, engine_version BIGINT NOT NULL, pipeline_name VARCHAR NOT NULL, state VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL, version_hash VARCHAR, _dlt_load_id VARCHAR NOT NULL, _dlt_id VARCHAR NOT NULL)`);
+  await dest.run(`INSERT INTO ${table} VALUES ($version, $engine, $pipeline, $state, now(), $hash, $loadId, $id)`, {
+    version: state._state_version ?? 0, engine: STATE_ENGINE_VERSION, pipeline: plan.schemaName, state: encodeState(state), hash, loadId,
+    id: randomBytes(10).toString('base64').replace(/=+$/, ''),
+  });
+  return true;
+}
+
+// Incremental loading, as dlt's `incremental`: the cursor's last value is kept in state; rows at or
+// before it are dropped, except rows that share the boundary value and were not loaded last time
+// (recognised by a hash of their key, or of the whole row), so none is lost or loaded twice.
+
+export type Cursor = string | number;
+export interface IncrementalOptions<T extends Cursor> {
+  /** Where to start on the first run. */
+  initialValue?: T;
+  /** Columns that identify a row for the boundary check; default: the whole row. */
+  primaryKey?: string[];
+}
+export interface Incremental<T extends Cursor> {
+  /** The cursor value this run starts from (last run's maximum, or initialValue): ask the API for rows after it. */
+  readonly startValue: T | undefined;
+  /** The largest cursor value accepted so far. */
+  readonly lastValue: T | undefined;
+  /** True for a row to load; false for one already loaded by an earlier run. Records the new maximum. */
+  accept(row: Row): boolean;
+  /** The rows to load of `rows`. */
+  filter<R extends Row>(rows: Iterable<R> | AsyncIterable<R>): AsyncGenerator<R>;
+}
+interface IncrementalState { initial_value?: unknown; last_value?: unknown; unique_hashes: string[]; start_value?: unknown }
+
+function compareCursor(a: Cursor, b: Cursor, path: string): number {
+  const [x, y] = [a, b];
+  if (typeof x !== typeof y) throw new FlightError(`incremental cursor "${path}": cannot compare ${JSON.stringify(String(a))} with ${JSON.stringify(String(b))} (different types)`);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+export function makeIncremental<T extends Cursor>(state: Record<string, unknown>, cursorPath: string, options: IncrementalOptions<T> = {}): Incremental<T> {
+  const all = (state.incremental ??= {}) as Record<string, IncrementalState>;
+  const saved = (all[cursorPath] ??= { initial_value: options.initialValue, last_value: options.initialValue, unique_hashes: [], start_value: options.initialValue });
+  const startValue = (saved.last_value ?? options.initialValue) as T | undefined;
+  const startHashes = new Set(saved.unique_hashes);
+  let lastValue = startValue;
+  let boundary = new Set(saved.unique_hashes); // hashes of rows whose cursor equals lastValue
+  const rowHash = (row: Row) => digest128(sortedJson(options.primaryKey ? options.primaryKey.map((k) => row[k]) : row), 15);
+  const accept = (row: Row): boolean => {
+    const value = row[cursorPath] as T | null | undefined;
+    if (value === undefined || value === null) throw new FlightError(`incremental cursor "${cursorPath}" is missing or null in a row: ${sortedJson(row).slice(0, 200)}`);
+    if (startValue !== undefined) {
+      const vsStart = compareCursor(value, startValue, cursorPath);
+      if (vsStart < 0 || (vsStart === 0 && startHashes.has(rowHash(row)))) return false;
+    }
+    const vsLast = lastValue === undefined ? 1 : compareCursor(value, lastValue, cursorPath);
+    if (vsLast > 0) [lastValue, boundary] = [value, new Set()];
+    if (vsLast >= 0) boundary.add(rowHash(row));
+    Object.assign(saved, { last_value: lastValue, unique_hashes: [...boundary], start_value: startValue });
+    return true;
+  };
+  return {
+    startValue,
+    get lastValue() {
+      return lastValue;
+    },
+    accept,
+    async *filter(rows) {
+      for await (const row of rows) if (accept(row)) yield row;
+    },
+  };
 }
 
 // ─── Ledger ─────────────────────────────────────────────────────────────────────────────────────
@@ -1027,13 +1294,21 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
 
     step = 'extract';
     say(step, 'running');
+    const state = await loadState(dest, plan);
+    const merge = config.WRITE_DISPOSITION === 'merge';
     const extractor = new Extractor(plan.table, await readSchema(dest, plan), {
       loadId, dir: workDir, batchRows: config.BATCH_ROWS,
-      primaryKey: config.WRITE_DISPOSITION === 'merge' ? plan.primaryKey : null,
-      rootIds: config.WRITE_DISPOSITION === 'merge',
+      primaryKey: merge && plan.mergeStrategy !== 'scd2' ? plan.primaryKey : null,
+      rootIds: merge && plan.mergeStrategy !== 'scd2',
+      ids: !merge || plan.mergeStrategy === 'delete-insert' ? 'random' : plan.mergeStrategy === 'upsert' ? 'key' : 'content',
+      validity: merge && plan.mergeStrategy === 'scd2',
     });
     const ctx: SourceContext = {
       config,
+      get state() {
+        return resourceState(state, plan); // created on first use, so a source that keeps none adds none
+      },
+      incremental: (cursorPath, options) => makeIncremental(ctx.state, cursorPath, options),
       getJson: http.getJson,
       progress: (done, total, effect) => say('extract', 'running', { done, total, effect }),
     };
@@ -1046,11 +1321,10 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
     say(step, 'running', { effect: `table:${target}` });
     const counts = await load(dest, pkg, plan, {
       disposition: config.WRITE_DISPOSITION,
-      primaryKey: plan.primaryKey,
-      schemaName: config.PIPELINE_NAME,
       beforeCommit: async (counts) => {
         const rows = counts.get(plan.table) ?? 0;
         const perTable = [...counts].map(([t, n]) => `${t}=${n}`).join(', ') || 'no rows';
+        await saveState(dest!, plan, state, loadId);
         await writeLedger(dest!, plan, ledgerEntry('succeeded', rows, `${config.WRITE_DISPOSITION} into ${plan.database}.${plan.dataset}: ${perTable}`, null));
       },
     });
