@@ -21,7 +21,7 @@
  * @end-flight
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
@@ -39,7 +39,7 @@ import { z } from 'zod';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const identifier = z.string().regex(IDENTIFIER, 'must be a letter or _ followed by letters, digits or _');
-const REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/;
+const REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/; // no `.` or `..`: it goes into a URL path
 
 /** A comma-separated list whose entries are trimmed; empty entries and duplicates are errors. */
 const list = (entry: z.ZodString, what: string) =>
@@ -533,6 +533,7 @@ class ColumnBuffer {
     switch (this.physical) {
       case 'utf8': {
         const s = typeof v === 'string' ? v : this.type === 'json' ? jsonText(v) : String(v);
+        if (!s.isWellFormed()) throw new FlightError(`a string holds a lone UTF-16 surrogate, which no database text can store as it is: ${JSON.stringify(s.slice(0, 80))}; clean it in the source (String.prototype.toWellFormed)`);
         this.strings[row] = s;
         return s.length + 4;
       }
@@ -604,7 +605,11 @@ function writeParquetFile(path: string, columns: [string, arrow.Data][], rows: n
   const batch = new arrow.RecordBatch(schema, arrow.makeData({ type: new arrow.Struct(fields), length: rows, children: all.map(([, d]) => d) }));
   const ipc = arrow.tableToIPC(new arrow.Table([batch]), 'stream');
   const properties = new WriterPropertiesBuilder().setCompression(Compression.ZSTD).build();
-  writeFileSync(path, writeParquet(WasmTable.fromIPCStream(ipc), properties));
+  try {
+    writeFileSync(path, writeParquet(WasmTable.fromIPCStream(ipc), properties));
+  } catch (e) {
+    throw new FlightError(`could not write the loader file ${path}: ${errorText(e)}; free space there or set TMPDIR to another folder`);
+  }
 }
 
 /** Row numbers from `start`: the order rows arrived in, so merge can keep the last of a key. Not loaded. */
@@ -1358,10 +1363,25 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
 /** The working folder for this run's loader files; fails before the destination is touched. */
 function prepareWorkDir(dir: string): void {
   try {
+    sweepStaleWorkDirs(dirname(dir));
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, '.probe'), 'flight');
   } catch (e) {
     throw new FlightError(`the working folder ${dir} is not writable (${errorText(e)}); set TMPDIR to a writable folder`);
+  }
+}
+
+/** Working folders of runs that were killed (their process is gone) are removed by the next run. */
+function sweepStaleWorkDirs(base: string): void {
+  if (!existsSync(base)) return;
+  for (const name of readdirSync(base)) {
+    const pid = Number(/-(\d+)$/.exec(name)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(base, name), { recursive: true, force: true });
+    }
   }
 }
 
