@@ -90,6 +90,7 @@ export const ConfigSchema = z
     HTTP_TIMEOUT_S: knob(number(0.1, 600), '30', 'Seconds one HTTP request may take, headers and body.'),
     HTTP_MAX_RETRIES: knob(number(0, 20, true), '5', 'Retries of one request after 5xx, 429, rate limits or network errors.'),
     HTTP_MAX_WAIT_S: knob(number(0, 3_600), '60', 'Total seconds a run may spend waiting between retries (backoff, Retry-After, rate-limit reset) before it fails.'),
+    MAX_TABLE_NESTING: knob(number(0, 1000, true), '1000', 'Levels of nested objects and lists that are flattened into columns and child tables (as dlt); deeper ones are stored as JSON.'),
     BATCH_ROWS: knob(number(1, 10_000_000, true), '100000', 'Rows per Arrow record batch and Parquet loader file, per table (memory use grows with it).'),
     MOTHERDUCK_TOKEN: optional(z.string(), 'MotherDuck access token (secret, injected by Flights); also read from motherduck_token.', true),
     GITHUB_TOKEN: optional(z.string(), 'Optional GitHub token for a higher rate limit (secret); a single <secret>_GITHUB_TOKEN works too.', true),
@@ -653,7 +654,19 @@ class TableBuffer {
   capacity = 1024;
   files: string[] = [];
   total = 0;
+  /** Row and key that last wrote a name through a variant column or a list (the slow paths). */
+  marks = new Map<string, [number, string]>();
   constructor(readonly schema: TableSchema, readonly index: number) {}
+
+  /** Each leaf of a row is visited once, so a second value for one name in one row is a collision. */
+  claim(name: string, key: string, sourceRow: number, slowPath: boolean): void {
+    const col = this.columns.get(name);
+    const mark = this.marks.get(name);
+    const previous = col?.lastRow === this.row ? col.lastKey : mark?.[0] === this.row ? mark[1] : undefined;
+    if (previous !== undefined)
+      throw new FlightError(`source row ${sourceRow}: keys ${JSON.stringify(previous)} and ${JSON.stringify(key)} both normalize to "${name}" in table "${this.schema.name}"; rename one in the source`);
+    if (slowPath) this.marks.set(name, [this.row, key]);
+  }
 
   column(name: string, type: DataType): ColumnBuffer {
     let col = this.columns.get(name);
@@ -672,7 +685,11 @@ interface ExtractOptions {
   ids: 'random' | 'key' | 'content';
   /** scd2: the root table gets _dlt_valid_from / _dlt_valid_to (filled at load, not in the files). */
   validity: boolean;
+  /** dlt's max_table_nesting: levels of objects and lists flattened before the rest is kept as JSON. */
+  maxNesting: number;
 }
+/** Columns the normalizer writes; the same keys in source data are not loaded over them. */
+const RESERVED = new Set(['_dlt_id', '_dlt_load_id', '_dlt_seq', '_dlt_parent_id', '_dlt_list_idx', '_dlt_root_id', '_dlt_valid_from', '_dlt_valid_to']);
 const BATCH_MAX_BYTES = 256 * 1024 * 1024;
 
 /** Streams rows into table buffers, writing a Parquet file whenever a buffer fills. */
@@ -687,7 +704,7 @@ export class Extractor {
     if (!isRecord(row)) throw new FlightError(`source row ${this.sourceRow} is ${Array.isArray(row) ? 'an array' : row === null ? 'null' : typeof row}; a source yields plain objects`);
     const buf = this.table(this.root, null);
     const id = this.rootId(row);
-    this.walk(buf, row, '', id, id);
+    this.walk(buf, row, '', id, id, this.opts.maxNesting);
     if (!buf.schema.columns.has('_dlt_load_id')) buf.schema.columns.set('_dlt_load_id', { type: 'text', stored: false, exactInDouble: true });
     this.put(buf, '_dlt_id', '_dlt_id', id);
     if (this.opts.primaryKey) this.requireKey(buf);
@@ -695,7 +712,7 @@ export class Extractor {
   }
 
   private rootId(row: Row): string {
-    if (this.opts.ids === 'random') return this.nextId();
+    if (this.opts.ids === 'random') return typeof row._dlt_id === 'string' && row._dlt_id ? row._dlt_id : this.nextId(); // dlt keeps an id the data brings
     if (this.opts.ids === 'content') return digest128(sortedJson(Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('_dlt')))), 10);
     const keyOf = (column: string) => Object.keys(row).find((k) => normalizeKey(k) === column);
     return digest128(sortedJson(Object.fromEntries(this.opts.primaryKey!.map((c) => [c, row[keyOf(c) ?? c] ?? null]))), 10);
@@ -721,25 +738,29 @@ export class Extractor {
     return buf;
   }
 
-  private walk(buf: TableBuffer, obj: Row, prefix: string, rowId: string, rootId: string): void {
+  /** Flattens an object into the row; `depth` counts down dlt's max_table_nesting: at 0, objects and lists stay JSON. */
+  private walk(buf: TableBuffer, obj: Row, prefix: string, rowId: string, rootId: string, depth: number): void {
     for (const key of Object.keys(obj)) {
       const v = obj[key];
       const name = prefix ? `${prefix}__${normalizeKey(key)}` : normalizeKey(key);
-      const known = buf.schema.columns.get(name)?.type;
-      if (known === 'json' && v !== null && typeof v === 'object' && !(v instanceof Date)) this.put(buf, name, key, v);
-      else if (Array.isArray(v)) this.walkList(buf, name, v, rowId, rootId);
-      else if (isRecord(v)) this.walk(buf, v, name, rowId, rootId);
+      if (!prefix && RESERVED.has(name)) continue; // dlt's own columns are written by the normalizer, not the source
+      const nested = Array.isArray(v) || isRecord(v);
+      if (nested && (depth <= 0 || buf.schema.columns.get(name)?.type === 'json')) this.put(buf, name, key, v);
+      else if (Array.isArray(v)) {
+        buf.claim(name, key, this.sourceRow, true);
+        this.walkList(buf, name, v, rowId, rootId, depth - 1);
+      } else if (isRecord(v)) this.walk(buf, v, name, rowId, rootId, depth - 1);
       else this.put(buf, name, key, v);
     }
   }
 
-  private walkList(parent: TableBuffer, path: string, items: unknown[], parentId: string, rootId: string): void {
+  private walkList(parent: TableBuffer, path: string, items: unknown[], parentId: string, rootId: string, depth: number): void {
     const child = this.table(`${parent.schema.name}__${path}`, parent.schema.name);
     items.forEach((item, idx) => {
       // with hashed root ids, a child's id follows from its parent's, as dlt makes it
       const id = this.opts.ids === 'random' ? this.nextId() : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
-      if (isRecord(item)) this.walk(child, item, '', id, rootId);
-      else if (Array.isArray(item)) this.walkList(child, 'list', item, id, rootId); // dlt's row for a list inside a list
+      if (isRecord(item)) this.walk(child, item, '', id, rootId, depth);
+      else if (Array.isArray(item) && depth > 0) this.walkList(child, 'list', item, id, rootId, depth - 1); // dlt's row for a list inside a list
       else this.put(child, 'value', 'value', item);
       if (this.opts.rootIds) this.put(child, '_dlt_root_id', '_dlt_root_id', rootId);
       this.put(child, '_dlt_parent_id', '_dlt_parent_id', parentId);
@@ -755,10 +776,8 @@ export class Extractor {
     const columns = buf.schema.columns;
     let info = columns.get(name);
     if (t === null) return; // nulls are the default; a column that only ever sees nulls is never created
-    // Each leaf of a row is visited once, so a second value for one column in one row is a collision.
     const current = buf.columns.get(name);
-    if (current?.lastRow === buf.row)
-      throw new FlightError(`source row ${this.sourceRow}: keys ${JSON.stringify(current.lastKey)} and ${JSON.stringify(key)} both normalize to column "${name}" of table "${buf.schema.name}"; rename one in the source`);
+    buf.claim(name, key, this.sourceRow, false);
     if (!info) columns.set(name, (info = { type: t, stored: false, exactInDouble: true }));
     let target = name;
     if (!fits(info.type, t, v)) {
@@ -767,6 +786,7 @@ export class Extractor {
         current?.widenToDouble(buf.row);
       } else {
         if (typeof v === 'string') t = 'text'; // a string is kept verbatim, even one that looks like a date
+        buf.marks.set(name, [buf.row, key]);
         target = `${name}__v_${t}`;
         info = columns.get(target);
         if (!info || !fits(info.type, t, v)) columns.set(target, (info = { type: t, stored: false, exactInDouble: true }));
@@ -1307,6 +1327,7 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
       rootIds: merge && plan.mergeStrategy !== 'scd2',
       ids: !merge || plan.mergeStrategy === 'delete-insert' ? 'random' : plan.mergeStrategy === 'upsert' ? 'key' : 'content',
       validity: merge && plan.mergeStrategy === 'scd2',
+      maxNesting: config.MAX_TABLE_NESTING,
     });
     const ctx: SourceContext = {
       config,
