@@ -8,18 +8,21 @@
  * load, dlt's metadata tables, and a run ledger row for every run, failed runs included.
  *
  *   npx tsx flight.ts            one run, configured by environment variables
+ *   npx tsx flight.ts status     the last runs from the ledger and the tables' row counts
  *   npx tsx flight.ts --help     every config key with its default
  *
  * Replace `githubRepoRows` with your own source, or call `runFlight({ env, source })`.
- *
- * @flight
- * flowchart LR
- *   config["Read config"] --> destination["Open destination"]
- *   destination --> extract["Extract: source to Parquet files"]
- *   extract --> load["Load in one transaction"]
- *   load --> ledger["Write run ledger"]
- * @end-flight
+ * The run chart below is read by MotherDuck's Flight Explainer; each step prints `@flight-run` lines.
  */
+/*
+@flight
+flowchart LR
+  config["Read and validate config"] --> destination["Open MotherDuck or the local DuckDB file"]
+  destination --> extract["Extract: source rows to Parquet loader files"]
+  extract --> load["Load: one transaction, schema evolution, merge"]
+  load --> ledger["Write the run ledger row"]
+@end-flight
+*/
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,6 +63,14 @@ const number = (min: number, max: number, int = false) =>
     message: `must be ${int ? 'a whole number' : 'a number'} from ${min} to ${max}`,
   });
 
+const cronExpression = z.string().superRefine((text, ctx) => {
+  try {
+    parseCron(text);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: errorText(e) });
+  }
+});
+
 type KnobInfo = { help: string; fallback?: string; secret?: boolean };
 const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
 /** One config key: its schema, its default (parsed like any value) and its --help line. */
@@ -91,6 +102,7 @@ export const ConfigSchema = z
     HTTP_MAX_RETRIES: knob(number(0, 20, true), '5', 'Retries of one request after 5xx, 429, rate limits or network errors.'),
     HTTP_MAX_WAIT_S: knob(number(0, 3_600), '60', 'Total seconds a run may spend waiting between retries (backoff, Retry-After, rate-limit reset) before it fails.'),
     MAX_TABLE_NESTING: knob(number(0, 1000, true), '1000', 'Levels of nested objects and lists that are flattened into columns and child tables (as dlt); deeper ones are stored as JSON.'),
+    SCHEDULE_CRON: optional(cronExpression, 'Keep running and start a run at each tick of this 5-field UTC cron expression (as a Flight schedule, e.g. 15 7 * * *); unset: run once.'),
     BATCH_ROWS: knob(number(1, 10_000_000, true), '100000', 'Rows per Arrow record batch and Parquet loader file, per table (memory use grows with it).'),
     MOTHERDUCK_TOKEN: optional(z.string(), 'MotherDuck access token (secret, injected by Flights); also read from motherduck_token.', true),
     GITHUB_TOKEN: optional(z.string(), 'Optional GitHub token for a higher rate limit (secret); a single <secret>_GITHUB_TOKEN works too.', true),
@@ -851,10 +863,14 @@ export interface Destination {
 const heldInProcess = new Set<string>(); // DuckDB's file lock is per process; this covers runs in one process
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function openDestination(plan: Plan, config: Config): Promise<Destination> {
+async function openDestination(plan: Plan, config: Config, readOnly = false): Promise<Destination> {
   let instance: DuckDBInstance;
   const path = plan.databasePath;
-  if (path === null) {
+  if (path !== null && readOnly) {
+    instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' }).catch((e: unknown) => {
+      throw new FlightError(`could not open ${path} to read it${/lock/i.test(errorText(e)) ? ' (a run holds it; try again when it ends)' : ''}: ${oneLine(errorText(e))}`);
+    });
+  } else if (path === null) {
     try {
       instance = await DuckDBInstance.create('md:', { motherduck_token: config.MOTHERDUCK_TOKEN ?? '' });
     } catch (e) {
@@ -867,7 +883,7 @@ async function openDestination(plan: Plan, config: Config): Promise<Destination>
   const close = () => {
     conn.closeSync();
     instance.closeSync();
-    if (path) heldInProcess.delete(path);
+    if (path && !readOnly) heldInProcess.delete(path);
   };
   const bind = (params?: Record<string, DuckDBValue>) => params;
   const dest: Destination = {
@@ -878,7 +894,7 @@ async function openDestination(plan: Plan, config: Config): Promise<Destination>
     close,
   };
   try {
-    if (path === null) await dest.run(`CREATE DATABASE IF NOT EXISTS ${q(plan.database)}`);
+    if (path === null && !readOnly) await dest.run(`CREATE DATABASE IF NOT EXISTS ${q(plan.database)}`);
     return dest;
   } catch (e) {
     close();
@@ -1262,6 +1278,8 @@ export interface RunOptions {
   source?: Source;
   /** Receives each progress line; defaults to stdout. */
   log?: (line: string) => void;
+  /** Where a live progress line goes; defaults to stderr when it is a terminal, else nowhere. */
+  terminal?: { write(text: string): unknown } | null;
 }
 export interface RunSummary {
   status: 'succeeded' | 'failed';
@@ -1280,9 +1298,10 @@ export interface RunSummary {
 const newLoadId = () => ((performance.timeOrigin + performance.now()) / 1000).toFixed(6);
 
 /** One run: config, destination, extract, load, ledger. Resolves to a summary; never exits. */
-export async function runFlight({ env, source = githubRepoRows, log = (line) => console.log(line) }: RunOptions): Promise<RunSummary> {
+export async function runFlight({ env, source = githubRepoRows, log = (line) => console.log(line), terminal = process.stderr.isTTY ? process.stderr : null }: RunOptions): Promise<RunSummary> {
   const started = Date.now();
   const seconds = () => Math.round(Date.now() - started) / 1000;
+  log(formatEvent('config', 'running'));
   const parsedConfig = parseConfig(env);
   if ('problems' in parsedConfig) {
     const error = `invalid config (nothing was run):\n${parsedConfig.problems.map((p) => `  - ${p}`).join('\n')}`;
@@ -1293,7 +1312,11 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
   const config = parsedConfig.config;
   const plan = planFor(config);
   const redact = redactor([config.MOTHERDUCK_TOKEN, config.GITHUB_TOKEN]);
-  const say = (step: string, status: string, fields: Fields = {}) => log(redact(formatEvent(step, status, fields)));
+  const meter = progressMeter(terminal);
+  const say = (step: string, status: string, fields: Fields = {}) => {
+    meter.step(status === 'running' ? step : null);
+    log(redact(formatEvent(step, status, fields)));
+  };
   const target = `${plan.database}.${plan.dataset}.${plan.table}`;
   const loadId = newLoadId();
   const workDir = join(tmpdir(), 'flight-dlt-ingest', `${config.PIPELINE_NAME}-${loadId}-${process.pid}`);
@@ -1338,7 +1361,10 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
       getJson: http.getJson,
       progress: (done, total, effect) => say('extract', 'running', { done, total, effect }),
     };
-    for await (const row of source(ctx)) extractor.add(row);
+    for await (const row of source(ctx)) {
+      extractor.add(row);
+      meter.rows++;
+    }
     const pkg = extractor.finish();
     const extracted = pkg.tables.get(plan.table)?.rows ?? 0;
     say(step, 'ok', { rows: extracted, files: [...pkg.tables.values()].reduce((n, t) => n + t.files.length, 0) });
@@ -1372,6 +1398,7 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
       }
     }
   } finally {
+    meter.step(null);
     await http.close().catch(() => {});
     dest?.close();
     rmSync(workDir, { recursive: true, force: true });
@@ -1379,6 +1406,32 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
   summary.durationS = seconds();
   say('@flight', summary.status === 'succeeded' ? 'ok' : 'failed', { exit: summary.exitCode });
   return summary;
+}
+
+/** A live `step: rows, rows/s` line for a person at a terminal, drawn only once a step takes more than a moment. */
+function progressMeter(terminal: { write(text: string): unknown } | null) {
+  let current: string | null = null;
+  let started = 0;
+  let drawn = false;
+  const meter = {
+    rows: 0,
+    step(step: string | null) {
+      if (step === current) return;
+      if (drawn) terminal?.write('\r\x1b[K');
+      [current, started, drawn, meter.rows] = [step, Date.now(), false, step === 'extract' ? 0 : meter.rows];
+    },
+  };
+  if (terminal) {
+    const timer = setInterval(() => {
+      const elapsed = (Date.now() - started) / 1000;
+      if (current === null || elapsed < 1) return;
+      const rate = current === 'extract' ? `, ${Math.round(meter.rows / elapsed).toLocaleString('en-US')} rows/s` : '';
+      terminal.write(`\r\x1b[K${current}: ${meter.rows.toLocaleString('en-US')} rows${rate}, ${elapsed.toFixed(0)} s`);
+      drawn = true;
+    }, 250);
+    timer.unref();
+  }
+  return meter;
 }
 
 /** The working folder for this run's loader files; fails before the destination is touched. */
@@ -1425,9 +1478,142 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (existsSync('.env')) process.loadEnvFile('.env'); // the shell's variables win over the file's
+  if (argv[0] === 'status') return showStatus(process.env);
+  if (argv.length > 0) {
+    console.error(`unknown argument ${JSON.stringify(argv[0])}\n\n${configHelp()}`);
+    return 2;
+  }
+  const cron = blankToUndefined(process.env.SCHEDULE_CRON) as string | undefined;
+  if (cron && !('problems' in parseConfig(process.env))) return runOnSchedule(cron, process.env);
   const summary = await runFlight({ env: process.env });
   printSummary(summary);
   return summary.exitCode;
+}
+
+// Status: what `dlt pipeline info` shows, read from the destination.
+async function showStatus(env: Env): Promise<number> {
+  const parsed = parseConfig(env);
+  if ('problems' in parsed) {
+    console.error(`invalid config:\n${parsed.problems.map((p) => `  - ${p}`).join('\n')}`);
+    return 2;
+  }
+  const plan = planFor(parsed.config);
+  if (plan.databasePath && !existsSync(plan.databasePath)) {
+    console.log(`No runs yet: ${plan.databasePath} does not exist.`);
+    return 0;
+  }
+  const dest = await openDestination(plan, parsed.config, true).catch((e: unknown) => e as Error);
+  if (dest instanceof Error) {
+    console.error(redactor([parsed.config.MOTHERDUCK_TOKEN])(errorText(dest)));
+    return 1;
+  }
+  try {
+    const orNone = (e: unknown) => (/does not exist/i.test(errorText(e)) ? [] : Promise.reject(e));
+    const runs = await dest
+      .rows(`SELECT run_at, status, rows_loaded, round(duration_s, 2) AS duration_s, destination_table AS "table", left(error, 120) AS error
+             FROM ${ledgerName(plan)} WHERE pipeline_name = $p ORDER BY run_at DESC LIMIT 10`, { p: parsed.config.PIPELINE_NAME })
+      .catch(orNone);
+    const tables = await dest.rows(`SELECT table_name FROM information_schema.tables WHERE table_catalog = $db AND table_schema = $ds ORDER BY table_name`, { db: plan.database, ds: plan.dataset });
+    const counts = [];
+    for (const { table_name } of tables) counts.push({ table: `${plan.dataset}.${table_name}`, rows: (await dest.rows(`SELECT count(*) AS n FROM ${dest.table(String(table_name))}`))[0]?.n });
+    console.log(`Pipeline ${parsed.config.PIPELINE_NAME} at ${plan.databasePath ?? `md:${plan.database}`}\n\nLast runs (newest first):\n${formatTable(runs) || '  none yet'}\n\nTables:\n${formatTable(counts) || '  none yet'}`);
+    return 0;
+  } finally {
+    dest.close();
+  }
+}
+
+/** Rows as an aligned text table, for people. */
+export function formatTable(rows: Record<string, unknown>[]): string {
+  if (rows.length === 0) return '';
+  const names = Object.keys(rows[0]!);
+  const cell = (v: unknown) => (v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v).replace(/\s+/g, ' '));
+  const widths = names.map((n) => Math.max(n.length, ...rows.map((r) => cell(r[n]).length)));
+  const line = (values: string[]) => `  ${values.map((v, i) => v.padEnd(widths[i]!)).join('  ')}`.trimEnd();
+  return [line(names), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(names.map((n) => cell(r[n]))))].join('\n');
+}
+
+// Schedule: SCHEDULE_CRON keeps the process running and starts a run at each tick, one at a time.
+// SIGINT / SIGTERM let the current run finish, then the process exits.
+interface Cron { fields: Set<number>[]; anyDay: boolean; anyWeekday: boolean }
+const CRON_FIELDS = [['minute', 0, 59], ['hour', 0, 23], ['day of month', 1, 31], ['month', 1, 12], ['day of week', 0, 7]] as const;
+const CRON_NAMES: Record<string, number> = Object.fromEntries([
+  ...'jan feb mar apr may jun jul aug sep oct nov dec'.split(' ').map((m, i) => [m, i + 1]),
+  ...'sun mon tue wed thu fri sat'.split(' ').map((d, i) => [d, i]),
+]);
+
+export function parseCron(expression: string): Cron {
+  const parts = expression.trim().split(/\s+/);
+  if (parts.length !== 5) throw new Error(`needs 5 fields (minute hour day-of-month month day-of-week), got ${parts.length}`);
+  const fields = parts.map((part, f) => {
+    const [name, min, max] = CRON_FIELDS[f]!;
+    const values = new Set<number>();
+    for (const item of part.split(',')) {
+      const m = /^(?:(\*)|(\w+)(?:-(\w+))?)(?:\/(\d+))?$/.exec(item);
+      const value = (text: string) => (/^\d+$/.test(text) ? Number(text) : (CRON_NAMES[text.toLowerCase()] ?? NaN));
+      const [from, to] = m?.[1] ? [min, max] : [value(m?.[2] ?? ''), value(m?.[3] ?? m?.[2] ?? '')];
+      const step = m?.[4] === undefined ? 1 : Number(m[4]);
+      if (!m || !(from >= min && to <= max && from <= to) || step < 1 || (m[4] !== undefined && !m[1] && m[3] === undefined))
+        throw new Error(`${name} field ${JSON.stringify(item)} is not valid (${min}-${max}, *, lists, ranges, */step or a-b/step)`);
+      for (let v = from; v <= to; v += step) values.add(f === 4 && v === 7 ? 0 : v);
+    }
+    return values;
+  });
+  return { fields, anyDay: parts[2] === '*', anyWeekday: parts[4] === '*' };
+}
+
+/** The first minute after `after` (UTC) that the expression selects. */
+export function nextCronTime(cron: Cron, after: Date): Date {
+  const [minutes, hours, days, months, weekdays] = cron.fields as [Set<number>, Set<number>, Set<number>, Set<number>, Set<number>];
+  const t = new Date(Math.floor(after.getTime() / 60_000) * 60_000 + 60_000);
+  for (let guard = 0; guard < 100_000; guard++) {
+    const dayOk = cron.anyDay && cron.anyWeekday ? true : cron.anyDay ? weekdays.has(t.getUTCDay()) : cron.anyWeekday ? days.has(t.getUTCDate()) : days.has(t.getUTCDate()) || weekdays.has(t.getUTCDay());
+    if (!months.has(t.getUTCMonth() + 1)) t.setUTCMonth(t.getUTCMonth() + 1, 1), t.setUTCHours(0, 0);
+    else if (!dayOk) t.setUTCDate(t.getUTCDate() + 1), t.setUTCHours(0, 0);
+    else if (!hours.has(t.getUTCHours())) t.setUTCHours(t.getUTCHours() + 1, 0);
+    else if (!minutes.has(t.getUTCMinutes())) t.setUTCMinutes(t.getUTCMinutes() + 1);
+    else return t;
+  }
+  throw new FlightError('SCHEDULE_CRON never fires (no such date)', 2);
+}
+
+export interface ScheduleOptions {
+  /** The clock, in ms since the epoch (tests shift it). */
+  now?: () => number;
+  /** One run; default runFlight with the given env. */
+  run?: () => Promise<RunSummary>;
+  log?: (line: string) => void;
+}
+export async function runOnSchedule(expression: string, env: Env, options: ScheduleOptions = {}): Promise<number> {
+  const { now = Date.now, run = () => runFlight({ env }), log = (line: string) => console.log(line) } = options;
+  const cron = parseCron(expression);
+  let stopping = false;
+  let wake = () => {};
+  const stop = (signal: string) => {
+    log(formatEvent('@schedule', 'stopping', { signal }));
+    stopping = true;
+    wake();
+  };
+  const onInt = () => stop('SIGINT');
+  const onTerm = () => stop('SIGTERM');
+  process.on('SIGINT', onInt).on('SIGTERM', onTerm);
+  try {
+    while (!stopping) {
+      const next = nextCronTime(cron, new Date(now()));
+      log(formatEvent('@schedule', 'waiting', { cron: expression, next: next.toISOString() }));
+      while (!stopping && now() < next.getTime()) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(next.getTime() - now(), 60_000));
+          wake = () => (clearTimeout(timer), resolve());
+        });
+      }
+      if (stopping) break;
+      printSummary(await run()); // a signal now lets this run finish; the loop then ends
+    }
+  } finally {
+    process.off('SIGINT', onInt).off('SIGTERM', onTerm);
+  }
+  return 0;
 }
 
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
