@@ -1,0 +1,40 @@
+/** What the parent (run.ts) and a case process (case.ts) exchange. No heavy imports here. */
+import type { Shape } from './synthetic.ts';
+
+export const CASES = {
+  a: 'pipeline-append',
+  b: 'pipeline-merge',
+  c: 'insert-rowwise',
+  d: 'appender',
+  e: 'ndjson-read_json',
+  g: 'source-only',
+} as const;
+export type CaseId = keyof typeof CASES;
+
+export interface CaseArgs {
+  case: CaseId | 'prefill';
+  shape: Shape;
+  rows: number;
+  /** An empty folder of this case's own; the database file goes there. */
+  dir: string;
+  /** Rows actually inserted by case c. */
+  sample: number;
+  /** Extra config keys for runFlight (e.g. BATCH_ROWS), on top of the bench's own. */
+  env: Record<string, string>;
+}
+
+export interface CaseResult {
+  case: string;
+  shape: Shape;
+  rows: number;
+  seconds: number;
+  rows_per_s: number;
+  peak_rss_mb: number;
+  /** maxRSS when the case starts (node + modules loaded, no DuckDB instance yet). */
+  start_rss_mb: number;
+  /** Rows the case was asked for, when it measured fewer (case c's sample). */
+  requested_rows?: number;
+  note?: string;
+}
+
+export const RESULT_MARK = '@bench-result ';
