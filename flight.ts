@@ -42,6 +42,7 @@ import { z } from 'zod';
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const identifier = z.string().regex(IDENTIFIER, 'must be a letter or _ followed by letters, digits or _');
+const RESERVED_NAMES = { catalog: new Set(['main', 'temp', 'system', 'memory']), schema: new Set(['information_schema', 'pg_catalog']) };
 const REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/; // no `.` or `..`: it goes into a URL path
 
 /** A comma-separated list whose entries are trimmed; empty entries and duplicates are errors. */
@@ -84,8 +85,8 @@ const optional = <T extends z.ZodType>(schema: T, help: string, secret = false) 
 export const ConfigSchema = z
   .object({
     DESTINATION: knob(z.enum(['auto', 'local', 'motherduck']), 'auto', 'Where to load: auto (MotherDuck when MOTHERDUCK_TOKEN is set, else local), local or motherduck.'),
-    DESTINATION_DATABASE: knob(identifier, 'flights_demo', 'MotherDuck database, or the local file name (<name>.duckdb); every table is addressed as <database>.<dataset>.<table>.'),
-    DATASET_NAME: knob(identifier, 'flights_demo_dlt', 'Schema (dlt dataset) that holds the loaded tables and dlt metadata tables; snake_cased as dlt does.'),
+    DESTINATION_DATABASE: knob(identifier.refine((n) => !RESERVED_NAMES.catalog.has(n.toLowerCase()), 'is a name DuckDB keeps for itself (main, temp, system, memory)'), 'flights_demo', 'MotherDuck database, or the local file name (<name>.duckdb); every table is addressed as <database>.<dataset>.<table>.'),
+    DATASET_NAME: knob(identifier.refine((n) => !RESERVED_NAMES.schema.has(n.toLowerCase()), 'is a schema DuckDB keeps for itself (information_schema, pg_catalog)'), 'flights_demo_dlt', 'Schema (dlt dataset) that holds the loaded tables and dlt metadata tables; snake_cased as dlt does.'),
     TABLE_NAME: knob(identifier, 'github_repo_stats', 'Table the source rows load into; snake_cased as dlt does. Lists in rows become child tables <table>__<field>.'),
     WRITE_DISPOSITION: knob(z.enum(['merge', 'append', 'replace']), 'merge', 'merge (upsert on PRIMARY_KEY), append (add rows) or replace (swap the table contents).'),
     PRIMARY_KEY: knob(list(identifier, 'column'), 'repo', 'Primary key column(s) for merge; a comma-separated list is a compound key.'),
@@ -147,6 +148,10 @@ function combinationProblems(raw: (key: ConfigKey) => string | undefined): strin
   const problems: string[] = [];
   const disposition = raw('WRITE_DISPOSITION') ?? 'merge';
   if (raw('DESTINATION') === 'motherduck' && !raw('MOTHERDUCK_TOKEN')) problems.push('DESTINATION="motherduck" needs MOTHERDUCK_TOKEN, which is not set');
+  const [dataset, table, ledger] = [snakeCase(raw('DATASET_NAME') ?? 'flights_demo_dlt'), snakeCase(raw('TABLE_NAME') ?? 'github_repo_stats'), (raw('RUN_LEDGER_TABLE') ?? 'dlt_ingest_runs').toLowerCase()];
+  if (dataset === 'main' && (table === ledger || ledger.startsWith(`${table}__`)))
+    problems.push(`TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} with DATASET_NAME="main" would load into the run ledger RUN_LEDGER_TABLE=${JSON.stringify(ledger)}; choose another name`);
+  if (table.startsWith('_dlt')) problems.push(`TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} is a dlt metadata table name (_dlt...); choose another name`);
   for (const key of ['MERGE_STRATEGY', 'DELETE_COLUMN'] as const)
     if (raw(key) && disposition !== 'merge') problems.push(`${key}=${JSON.stringify(raw(key))} needs WRITE_DISPOSITION=merge (it is ${JSON.stringify(disposition)})`);
   return problems;
@@ -328,10 +333,10 @@ function createHttpClient(config: Config, redact: (t: string) => string, sleep =
       try {
         return JSON.parse(text);
       } catch {
-        throw new RetryableError(`answered ${res.statusCode} with a body that is not JSON (content-type ${h('content-type') ?? 'none'}, starts ${JSON.stringify(text.slice(0, 60))})`);
+        throw new RetryableError(`answered ${res.statusCode} with a body that is not JSON (content-type ${h('content-type') ?? 'none'}, starts ${JSON.stringify(redact(text).slice(0, 60))})`);
       }
     }
-    const detail = `answered HTTP ${res.statusCode}${jsonMessage(text)}`;
+    const detail = `answered HTTP ${res.statusCode}${jsonMessage(redact(text))}`; // redacted before it is cut short
     if (res.statusCode >= 300 && res.statusCode < 400) throw new FlightError(`${detail}: too many redirects (more than 5), or a redirect without a Location`);
     const retryAfter = Number(h('retry-after'));
     if (Number.isFinite(retryAfter) && retryAfter >= 0 && (res.statusCode === 429 || res.statusCode === 403 || res.statusCode >= 500))
@@ -355,6 +360,7 @@ function createHttpClient(config: Config, redact: (t: string) => string, sleep =
         if (e instanceof FlightError) throw new FlightError(redact(`${what}: ${e.message} (GET ${url})`));
         if (e instanceof RetryableError) failure = e;
         else if (RETRYABLE_NETWORK.test(`${(e as { code?: string }).code ?? ''} ${(e as Error).name} ${errorText(e)}`)) failure = new RetryableError(`network error: ${errorText(e)}`);
+        else if (/redirect/i.test(errorText(e))) throw new FlightError(redact(`${what}: too many redirects (more than 5: a redirect loop?) (GET ${url})`));
         else throw new FlightError(redact(`${what}: ${errorText(e)} (GET ${url})`));
       }
       const waitS = failure.waitS ?? Math.min(30, 0.5 * 2 ** tries) * (0.75 + Math.random() / 2);
@@ -1436,7 +1442,7 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
   };
   const target = `${plan.database}.${plan.dataset}.${plan.table}`;
   const loadId = newLoadId();
-  const workDir = join(tmpdir(), 'flight-dlt-ingest', `${config.PIPELINE_NAME}-${loadId}-${process.pid}`);
+  const workDir = join(tmpdir(), 'flight-dlt-ingest', `${config.PIPELINE_NAME.slice(0, 64)}-${loadId}-${process.pid}`);
   const http = createHttpClient(config, redact);
   const summary: RunSummary = {
     status: 'failed', exitCode: 1, loadId, rowsLoaded: 0, tables: {}, destination: plan.destination, target,
@@ -1535,7 +1541,11 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
     meter.stop();
     await http.close().catch(() => {});
     dest?.close();
-    rmSync(workDir, { recursive: true, force: true });
+    try {
+      rmSync(workDir, { recursive: true, force: true });
+    } catch {
+      // it was never made (the working folder is what failed); nothing to clean up
+    }
   }
   summary.durationS = seconds();
   say('@flight', summary.status === 'succeeded' ? 'ok' : 'failed', { exit: summary.exitCode });
