@@ -565,9 +565,6 @@ class ColumnBuffer {
   u32 = new Uint32Array(this.num.buffer);
   i32 = new Int32Array(this.num.buffer);
   strings: (string | undefined)[] = [];
-  /** Last row written, so two keys that normalize to one column are caught. */
-  lastRow = -1;
-  lastKey = '';
 
   constructor(public type: DataType, capacity: number) {
     this.physical = PHYSICAL[type];
@@ -709,8 +706,25 @@ function idMaker(): () => string {
   return () => prefix + (n++).toString(36).padStart(9, '0');
 }
 
+/** What the extractor keeps per column name of a table: its schema entry, this batch's buffer, who wrote it last. */
+interface Slot {
+  name: string;
+  info: ColumnInfo | undefined;
+  col: ColumnBuffer | undefined;
+  /** The batch `col` belongs to. */
+  colBatch: number;
+  /** The row (counted over the run) and source key that last wrote the name, so two keys that normalize to it are caught. */
+  lastRow: number;
+  lastKey: string;
+}
+
 class TableBuffer {
-  columns = new Map<string, ColumnBuffer>();
+  slots = new Map<string, Slot>();
+  /** Slot of each raw top-level key (null for a reserved name): one lookup per value on the common path. */
+  private top = new Map<string, Slot | null>();
+  /** Slots with a buffer in this batch, in column order. */
+  active: Slot[] = [];
+  batch = 0;
   row = 0;
   bytes = 0;
   capacity = 1024;
@@ -718,24 +732,38 @@ class TableBuffer {
   total = 0;
   /** Upsert: for each child row, the arrival number of its root row (duplicates of a key share ids). */
   rootSeqs: Float64Array | null = null;
-  /** Row and key that last wrote a name through a variant column or a list (the slow paths). */
-  marks = new Map<string, [number, string]>();
   constructor(readonly schema: TableSchema, readonly index: number) {}
 
-  /** Each leaf of a row is visited once, so a second value for one name in one row is a collision. */
-  claim(name: string, key: string, sourceRow: number, slowPath: boolean): void {
-    const col = this.columns.get(name);
-    const mark = this.marks.get(name);
-    const previous = col?.lastRow === this.row ? col.lastKey : mark?.[0] === this.row ? mark[1] : undefined;
-    if (previous !== undefined)
-      throw new FlightError(`source row ${sourceRow}: keys ${JSON.stringify(previous)} and ${JSON.stringify(key)} both normalize to "${name}" in table "${this.schema.name}"; rename one in the source`);
-    if (slowPath) this.marks.set(name, [this.row, key]);
+  slot(name: string): Slot {
+    let slot = this.slots.get(name);
+    if (!slot) this.slots.set(name, (slot = { name, info: this.schema.columns.get(name), col: undefined, colBatch: -1, lastRow: -1, lastKey: '' }));
+    return slot;
   }
 
-  column(name: string, type: DataType): ColumnBuffer {
-    let col = this.columns.get(name);
-    if (!col) this.columns.set(name, (col = new ColumnBuffer(type, this.capacity)));
-    return col;
+  topSlot(key: string): Slot | null {
+    let slot = this.top.get(key);
+    if (slot === undefined) {
+      const name = normalizeKey(key);
+      if (this.top.size > 100_000) this.top.clear(); // keys that are data (ids as keys) must not grow memory
+      this.top.set(key, (slot = RESERVED.has(name) ? null : this.slot(name))); // dlt's own columns come from the normalizer, not the source
+    }
+    return slot;
+  }
+
+  /** Each leaf of a row is visited once, so a second value for one name in one row is a collision. */
+  claim(slot: Slot, key: string, sourceRow: number): void {
+    if (slot.lastRow === this.total)
+      throw new FlightError(`source row ${sourceRow}: keys ${JSON.stringify(slot.lastKey)} and ${JSON.stringify(key)} both normalize to "${slot.name}" in table "${this.schema.name}"; rename one in the source`);
+    slot.lastRow = this.total;
+    slot.lastKey = key;
+  }
+
+  column(slot: Slot, type: DataType): ColumnBuffer {
+    if (slot.colBatch !== this.batch) {
+      [slot.col, slot.colBatch] = [new ColumnBuffer(type, this.capacity), this.batch];
+      this.active.push(slot);
+    }
+    return slot.col!;
   }
 }
 
@@ -775,7 +803,7 @@ export class Extractor {
     const id = this.rootId(row);
     this.walk(buf, row, '', id, id, this.opts.maxNesting);
     if (!buf.schema.columns.has('_dlt_load_id')) buf.schema.columns.set('_dlt_load_id', { type: 'text', stored: false, exactInDouble: true });
-    this.put(buf, '_dlt_id', '_dlt_id', id);
+    this.put(buf, buf.slot('_dlt_id'), '_dlt_id', id);
     if (this.opts.primaryKey) this.requireKey(buf);
     this.endRow(buf);
   }
@@ -812,15 +840,14 @@ export class Extractor {
   private walk(buf: TableBuffer, obj: Row, prefix: string, rowId: string, rootId: string, depth: number): void {
     for (const key of Object.keys(obj)) {
       const v = obj[key];
-      const name = prefix ? `${prefix}__${normalizeKey(key)}` : normalizeKey(key);
-      if (!prefix && RESERVED.has(name)) continue; // dlt's own columns are written by the normalizer, not the source
-      const nested = Array.isArray(v) || isRecord(v);
-      if (nested && (depth <= 0 || buf.schema.columns.get(name)?.type === 'json')) this.put(buf, name, key, v);
+      const slot = prefix ? buf.slot(`${prefix}__${normalizeKey(key)}`) : buf.topSlot(key);
+      if (slot === null) continue;
+      if (typeof v !== 'object' || v === null || v instanceof Date || !(Array.isArray(v) || isRecord(v))) this.put(buf, slot, key, v);
+      else if (depth <= 0 || slot.info?.type === 'json') this.put(buf, slot, key, v);
       else if (Array.isArray(v)) {
-        buf.claim(name, key, this.sourceRow, true);
-        this.walkList(buf, name, v, rowId, rootId, depth - 1);
-      } else if (isRecord(v)) this.walk(buf, v, name, rowId, rootId, depth - 1);
-      else this.put(buf, name, key, v);
+        buf.claim(slot, key, this.sourceRow);
+        this.walkList(buf, slot.name, v, rowId, rootId, depth - 1);
+      } else this.walk(buf, v, slot.name, rowId, rootId, depth - 1);
     }
   }
 
@@ -831,50 +858,45 @@ export class Extractor {
       const id = this.opts.ids === 'random' ? this.nextId() : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
       if (isRecord(item)) this.walk(child, item, '', id, rootId, depth);
       else if (Array.isArray(item) && depth > 0) this.walkList(child, 'list', item, id, rootId, depth - 1); // dlt's row for a list inside a list
-      else this.put(child, 'value', 'value', item);
-      if (this.opts.rootIds) this.put(child, '_dlt_root_id', '_dlt_root_id', rootId);
-      this.put(child, '_dlt_parent_id', '_dlt_parent_id', parentId);
-      this.put(child, '_dlt_list_idx', '_dlt_list_idx', idx);
-      this.put(child, '_dlt_id', '_dlt_id', id);
+      else this.put(child, child.slot('value'), 'value', item);
+      if (this.opts.rootIds) this.put(child, child.slot('_dlt_root_id'), '_dlt_root_id', rootId);
+      this.put(child, child.slot('_dlt_parent_id'), '_dlt_parent_id', parentId);
+      this.put(child, child.slot('_dlt_list_idx'), '_dlt_list_idx', idx);
+      this.put(child, child.slot('_dlt_id'), '_dlt_id', id);
       this.endRow(child);
     });
   }
 
   /** One scalar into its column; a value that doesn't fit the column's type goes to a variant column. */
-  private put(buf: TableBuffer, name: string, key: string, v: unknown): void {
-    const columns = buf.schema.columns;
-    let info = columns.get(name);
+  private put(buf: TableBuffer, slot: Slot, key: string, v: unknown): void {
+    let info = slot.info;
     let t = typeof v === 'string' && info?.type === 'text' ? 'text' : typeOf(v); // any string fits text: no need to parse it
     if (t === null) {
-      if (info && this.opts.ids === 'key') (buf.schema.present ??= new Set()).add(name); // to upsert, an explicit null says something
+      if (info && this.opts.ids === 'key') (buf.schema.present ??= new Set()).add(slot.name); // to upsert, an explicit null says something
       return; // nulls are the default; a column that only ever sees nulls is never created
     }
-    const current = buf.columns.get(name);
-    buf.claim(name, key, this.sourceRow, false);
-    if (!info) columns.set(name, (info = { type: t, stored: false, exactInDouble: true }));
-    let target = name;
+    buf.claim(slot, key, this.sourceRow);
+    if (!info) buf.schema.columns.set(slot.name, (slot.info = info = { type: t, stored: false, exactInDouble: true }));
+    let target = slot;
     if (!fits(info.type, t, v)) {
       if (info.type === 'bigint' && t === 'double' && !info.stored && info.exactInDouble) {
         info.type = 'double';
-        current?.widenToDouble(buf.row);
+        if (slot.colBatch === buf.batch) slot.col!.widenToDouble(buf.row);
       } else {
         if (typeof v === 'string') t = 'text'; // a string is kept verbatim, even one that looks like a date
-        buf.marks.set(name, [buf.row, key]);
-        target = `${name}__v_${t}`;
-        info = columns.get(target);
-        if (!info || !fits(info.type, t, v)) columns.set(target, (info = { type: t, stored: false, exactInDouble: true }));
+        target = buf.slot(`${slot.name}__v_${t}`);
+        info = target.info;
+        if (!info || !fits(info.type, t, v)) buf.schema.columns.set(target.name, (target.info = info = { type: t, stored: false, exactInDouble: true }));
       }
     }
     if (t === 'bigint' && typeof v === 'bigint' && (v > 2n ** 53n || v < -(2n ** 53n))) info.exactInDouble = false;
-    const col = buf.column(target, info.type as DataType);
-    if (target === name) [col.lastRow, col.lastKey] = [buf.row, key];
-    buf.bytes += col.write(buf.row, t, v);
+    buf.bytes += buf.column(target, info.type as DataType).write(buf.row, t, v);
   }
 
   private requireKey(buf: TableBuffer): void {
     for (const key of this.opts.primaryKey!) {
-      const col = buf.columns.get(key);
-      if (!col || col.lastRow !== buf.row || !(col.valid[buf.row >> 3]! & (1 << (buf.row & 7))))
+      const slot = buf.slots.get(key);
+      if (!slot || slot.lastRow !== buf.total || slot.colBatch !== buf.batch || !(slot.col!.valid[buf.row >> 3]! & (1 << (buf.row & 7))))
         throw new FlightError(
           `source row ${this.sourceRow} has no value for primary key column "${key}" (PRIMARY_KEY=${this.opts.primaryKey!.join(',')})` +
             (buf.schema.columns.has(`${key}__v_text`) ? ' of its type' : '') +
@@ -890,16 +912,16 @@ export class Extractor {
     if (buf.row >= this.opts.batchRows || buf.bytes >= BATCH_MAX_BYTES) this.flush(buf);
     else if (buf.row >= buf.capacity) {
       buf.capacity = Math.min(buf.capacity * 4, this.opts.batchRows);
-      for (const col of buf.columns.values()) col.grow(buf.capacity);
+      for (const slot of buf.active) slot.col!.grow(buf.capacity);
       if (buf.rootSeqs) buf.rootSeqs = Float64Array.from({ length: buf.capacity }, (_, i) => buf.rootSeqs![i] ?? 0);
     }
   }
 
   private flush(buf: TableBuffer): void {
     const path = join(this.opts.dir, `t${String(buf.index).padStart(3, '0')}.${String(buf.files.length).padStart(6, '0')}.parquet`);
-    const columns = [...buf.columns].map(([name, col]): [string, arrow.Data] => [name, col.toArrow(buf.row)]);
+    const columns = buf.active.map((slot): [string, arrow.Data] => [slot.name, slot.col!.toArrow(buf.row)]);
     const present = (buf.schema.present ??= new Set());
-    for (const name of buf.columns.keys()) present.add(name);
+    for (const slot of buf.active) present.add(slot.name);
     if (buf.schema.parent === null) present.add('_dlt_load_id');
     if (buf.schema.parent === null) columns.push(['_dlt_seq', int64Column(buf.row, (i) => buf.total - buf.row + i)]);
     else if (buf.rootSeqs) columns.push(['_dlt_root_seq', int64Column(buf.row, (i) => buf.rootSeqs![i]!)]);
@@ -907,8 +929,9 @@ export class Extractor {
     writeParquetFile(path, columns, buf.row, constants);
     buf.files.push(path);
     this.opts.onFile?.(buf.schema, path);
-    buf.columns = new Map();
-    [buf.row, buf.bytes] = [0, 0];
+    for (const slot of buf.active) slot.col = undefined;
+    [buf.active, buf.row, buf.bytes] = [[], 0, 0];
+    buf.batch++;
   }
 }
 
