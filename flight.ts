@@ -630,8 +630,12 @@ class ColumnBuffer {
       case 'utf8': {
         const offsets = new Int32Array(rows + 1);
         let size = 0;
-        for (let i = 0; i < rows; i++) size += this.strings[i]?.length ?? 0;
-        let bytes = new Uint8Array(size * 3);
+        for (let i = 0; i < rows; i++) offsets[i + 1] = size += this.strings[i]?.length ?? 0;
+        // all ASCII (the common case): one copy of the joined strings, offsets are the string lengths
+        const joined = this.strings.join('');
+        if (Buffer.byteLength(joined) === joined.length)
+          return arrow.makeData({ type: new arrow.Utf8(), length: rows, nullBitmap, valueOffsets: offsets, data: Buffer.from(joined, 'latin1') });
+        const bytes = new Uint8Array(size * 3);
         const encoder = new TextEncoder();
         let at = 0;
         for (let i = 0; i < rows; i++) {
@@ -639,7 +643,6 @@ class ColumnBuffer {
           if (s) at += encoder.encodeInto(s, bytes.subarray(at)).written;
           offsets[i + 1] = at;
         }
-        if (at > 2 ** 31 - 1) throw new FlightError(`a batch of strings is larger than 2 GiB; lower BATCH_ROWS`);
         return arrow.makeData({ type: new arrow.Utf8(), length: rows, nullBitmap, valueOffsets: offsets, data: bytes.subarray(0, at) });
       }
       case 'float64': return arrow.makeData({ type: new arrow.Float64(), length: rows, nullBitmap, data: this.num.subarray(0, rows) });
@@ -674,7 +677,13 @@ function writeParquetFile(path: string, columns: [string, arrow.Data][], rows: n
 
 /** Row numbers (the order rows arrived in), so merge can keep the last row of a key. Never loaded into a table. */
 function int64Column(rows: number, value: (i: number) => number): arrow.Data {
-  return arrow.makeData({ type: new arrow.Int64(), length: rows, data: BigInt64Array.from({ length: rows }, (_, i) => BigInt(value(i))) });
+  const data = new BigInt64Array(rows);
+  const [low, high] = [new Uint32Array(data.buffer), new Int32Array(data.buffer)];
+  for (let i = 0; i < rows; i++) {
+    const n = value(i);
+    [low[2 * i], high[2 * i + 1]] = [n >>> 0, Math.floor(n / TWO_32)];
+  }
+  return arrow.makeData({ type: new arrow.Int64(), length: rows, data });
 }
 
 /** The same string on every row (the load id), built without touching each row from JS. */
@@ -699,12 +708,27 @@ export interface LoadPackage {
 
 const DLT_ID_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-';
 /** Row ids unique across runs: a random prefix per run and a counter, cheaper than random per row. */
-function idMaker(): () => string {
-  const prefix = Array.from(randomBytes(8), (b) => DLT_ID_CHARS[b & 63]).join('');
-  let n = 0;
-  // fixed width, so ids of one run sort in the order rows arrived (merge keeps the last duplicate)
-  return () => prefix + (n++).toString(36).padStart(9, '0');
+class RowIds {
+  private readonly prefix = Array.from(randomBytes(8), (b) => DLT_ID_CHARS[b & 63]).join('');
+  private count = 0;
+  /** The id of row number `n` of the run: the prefix and `n` in base 36, fixed width. */
+  id(n = this.count++): string {
+    return this.prefix + n.toString(36).padStart(9, '0');
+  }
+  /** The ids of rows `start`.. as an Arrow column, written as bytes rather than a string per row; `given` are ids the data brought. */
+  column(start: number, rows: number, given: Map<number, string>): arrow.Data {
+    if (given.size > 0) return arrow.vectorFromArray(Array.from({ length: rows }, (_, i) => given.get(i) ?? this.id(start + i)), new arrow.Utf8()).data[0]!;
+    const width = 17;
+    const data = new Uint8Array(rows * width);
+    const prefix = Buffer.from(this.prefix, 'latin1');
+    for (let i = 0, at = 0; i < rows; i++, at += width) {
+      data.set(prefix, at);
+      for (let n = start + i, k = width - 1; k >= 8; k--, n = Math.floor(n / 36)) data[at + k] = BASE36[n % 36]!;
+    }
+    return arrow.makeData({ type: new arrow.Utf8(), length: rows, valueOffsets: Int32Array.from({ length: rows + 1 }, (_, i) => i * width), data });
+  }
 }
+const BASE36 = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz', 'latin1');
 
 /** What the extractor keeps per column name of a table: its schema entry, this batch's buffer, who wrote it last. */
 interface Slot {
@@ -732,6 +756,8 @@ class TableBuffer {
   total = 0;
   /** Upsert: for each child row, the arrival number of its root row (duplicates of a key share ids). */
   rootSeqs: Float64Array | null = null;
+  /** `_dlt_id`s the data brought, by row of the batch (other root ids are made from the row number). */
+  givenIds = new Map<number, string>();
   constructor(readonly schema: TableSchema, readonly index: number) {}
 
   slot(name: string): Slot {
@@ -790,7 +816,8 @@ const BATCH_MAX_BYTES = 256 * 1024 * 1024;
 /** Streams rows into table buffers, writing a Parquet file whenever a buffer fills. */
 export class Extractor {
   private buffers = new Map<string, TableBuffer>();
-  private nextId = idMaker();
+  private rootIds = new RowIds();
+  private childIds = new RowIds();
   private sourceRow = 0;
   private rootSeq = 0;
   constructor(readonly root: string, readonly schema: Schema, readonly opts: ExtractOptions) {}
@@ -802,14 +829,15 @@ export class Extractor {
     this.rootSeq = buf.total;
     const id = this.rootId(row);
     this.walk(buf, row, '', id, id, this.opts.maxNesting);
-    if (!buf.schema.columns.has('_dlt_load_id')) buf.schema.columns.set('_dlt_load_id', { type: 'text', stored: false, exactInDouble: true });
-    this.put(buf, buf.slot('_dlt_id'), '_dlt_id', id);
+    for (const name of ['_dlt_load_id', '_dlt_id']) if (!buf.schema.columns.has(name)) buf.schema.columns.set(name, { type: 'text', stored: false, exactInDouble: true });
+    if (this.opts.ids !== 'random') this.put(buf, buf.slot('_dlt_id'), '_dlt_id', id);
+    else if (id) buf.givenIds.set(buf.row, id);
     if (this.opts.primaryKey) this.requireKey(buf);
     this.endRow(buf);
   }
 
   private rootId(row: Row): string {
-    if (this.opts.ids === 'random') return typeof row._dlt_id === 'string' && row._dlt_id ? row._dlt_id : this.nextId(); // dlt keeps an id the data brings
+    if (this.opts.ids === 'random') return typeof row._dlt_id === 'string' && row._dlt_id ? row._dlt_id : ''; // dlt keeps an id the data brings; '' is made from the row number, when needed
     if (this.opts.ids === 'content') return digest128(sortedJson(Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('_dlt')))), 10);
     const keyOf = (column: string) => Object.keys(row).find((k) => normalizeKey(k) === column);
     return digest128(sortedJson(Object.fromEntries(this.opts.primaryKey!.map((c) => [c, row[keyOf(c) ?? c] ?? null]))), 10);
@@ -853,9 +881,10 @@ export class Extractor {
 
   private walkList(parent: TableBuffer, path: string, items: unknown[], parentId: string, rootId: string, depth: number): void {
     const child = this.table(`${parent.schema.name}__${path}`, parent.schema.name);
+    if (!rootId) parentId = rootId = this.rootIds.id(this.rootSeq); // the root row's id, made now that a child needs it
     items.forEach((item, idx) => {
       // with hashed root ids, a child's id follows from its parent's, as dlt makes it
-      const id = this.opts.ids === 'random' ? this.nextId() : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
+      const id = this.opts.ids === 'random' ? this.childIds.id() : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
       if (isRecord(item)) this.walk(child, item, '', id, rootId, depth);
       else if (Array.isArray(item) && depth > 0) this.walkList(child, 'list', item, id, rootId, depth - 1); // dlt's row for a list inside a list
       else this.put(child, child.slot('value'), 'value', item);
@@ -923,6 +952,8 @@ export class Extractor {
     const present = (buf.schema.present ??= new Set());
     for (const slot of buf.active) present.add(slot.name);
     if (buf.schema.parent === null) present.add('_dlt_load_id');
+    if (buf.schema.parent === null && this.opts.ids === 'random') columns.push(['_dlt_id', this.rootIds.column(buf.total - buf.row, buf.row, buf.givenIds)]);
+    buf.givenIds.clear();
     if (buf.schema.parent === null) columns.push(['_dlt_seq', int64Column(buf.row, (i) => buf.total - buf.row + i)]);
     else if (buf.rootSeqs) columns.push(['_dlt_root_seq', int64Column(buf.row, (i) => buf.rootSeqs![i]!)]);
     const constants: [string, string][] = buf.schema.parent === null ? [['_dlt_load_id', this.opts.loadId]] : [];
@@ -1514,8 +1545,10 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
     };
     const rows = source(ctx);
     const every1024Rows = async () => {
-      await loader!.keepUp(); // DuckDB is loading the previous files meanwhile; don't run far ahead of it
-      if (meter.rows % 65536 === 0) await new Promise(setImmediate); // a turn for timers (the progress line)
+      // A turn of the event loop: DuckDB's finished loads are taken up and the next file handed over, so
+      // it loads while the next batch is built. keepUp waits when DuckDB falls behind.
+      await new Promise(setImmediate);
+      await loader!.keepUp();
     };
     // a plain iterable is read without a promise per row
     if (Symbol.iterator in rows) {
