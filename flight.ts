@@ -816,6 +816,8 @@ interface ExtractOptions {
   validity: boolean;
   /** dlt's max_table_nesting: levels of objects and lists flattened before the rest is kept as JSON. */
   maxNesting: number;
+  /** Write `_dlt_seq`, the arrival order of root rows, for merge to keep the last row of a key. */
+  sequence: boolean;
   /** Called with each loader file as soon as it is written. */
   onFile?(table: TableSchema, path: string): void;
 }
@@ -965,7 +967,7 @@ export class Extractor {
     if (buf.schema.parent === null) present.add('_dlt_load_id');
     if (buf.schema.parent === null && this.opts.ids === 'random') columns.push(['_dlt_id', this.rootIds.column(buf.total - buf.row, buf.row, buf.givenIds)]);
     buf.givenIds.clear();
-    if (buf.schema.parent === null) columns.push(['_dlt_seq', int64Column(buf.row, (i) => buf.total - buf.row + i)]);
+    if (buf.schema.parent === null && this.opts.sequence) columns.push(['_dlt_seq', int64Column(buf.row, (i) => buf.total - buf.row + i)]);
     else if (buf.rootSeqs) columns.push(['_dlt_root_seq', int64Column(buf.row, (i) => buf.rootSeqs![i]!)]);
     const constants: [string, string][] = buf.schema.parent === null ? [['_dlt_load_id', this.opts.loadId]] : [];
     writeParquetFile(path, columns, buf.row, constants);
@@ -1131,10 +1133,7 @@ export class Loader {
     for (const table of tables) await this.evolve(this.dest.table(table.name), table);
     if (this.disposition === 'replace') {
       for (const table of tables) await this.dest.run(`DELETE FROM ${this.dest.table(table.name)}`); // child tables too, as dlt
-      for (const [name, stage] of this.stages) {
-        const columns = pkg.schema.get(name)?.parent === null ? '* EXCLUDE (_dlt_seq)' : '*';
-        this.counts.set(name, await this.dest.run(`INSERT INTO ${this.dest.table(name)} BY NAME SELECT ${columns} FROM ${stage}`));
-      }
+      for (const [name, stage] of this.stages) this.counts.set(name, await this.dest.run(`INSERT INTO ${this.dest.table(name)} BY NAME SELECT * FROM ${stage}`));
     }
     if (this.disposition === 'merge' && this.stages.has(this.plan.table))
       for (const [table, n] of await MERGE[this.plan.mergeStrategy](this.dest, pkg, this.plan, tables, this.stages)) this.counts.set(table, n);
@@ -1154,10 +1153,10 @@ export class Loader {
       const root = table.parent === null;
       let stage = this.stages.get(table.name);
       if (!stage && this.disposition !== 'append') this.stages.set(table.name, (stage = `temp.main._flight_stage_${this.stages.size}`));
-      const hidden: [string, DataType][] = !stage ? [] : root ? [['_dlt_seq', 'bigint']] : this.plan.mergeStrategy === 'upsert' ? [['_dlt_root_seq', 'bigint']] : [];
+      const merge = this.disposition === 'merge';
+      const hidden: [string, DataType][] = !merge ? [] : root ? [['_dlt_seq', 'bigint']] : this.plan.mergeStrategy === 'upsert' ? [['_dlt_root_seq', 'bigint']] : [];
       await this.evolve(stage ?? this.dest.table(table.name), table, hidden, stage ? VALIDITY : []);
-      const columns = !stage && root ? '* EXCLUDE (_dlt_seq)' : '*';
-      const n = await this.dest.run(`INSERT INTO ${stage ?? this.dest.table(table.name)} BY NAME SELECT ${columns} FROM read_parquet($file)`, { file: path });
+      const n = await this.dest.run(`INSERT INTO ${stage ?? this.dest.table(table.name)} BY NAME SELECT * FROM read_parquet($file)`, { file: path });
       if (!stage) this.counts.set(table.name, (this.counts.get(table.name) ?? 0) + n);
       rmSync(path);
     } catch (e) {
@@ -1542,6 +1541,7 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
       rootIds: merge && plan.mergeStrategy !== 'scd2',
       ids: !merge || plan.mergeStrategy === 'delete-insert' ? 'random' : plan.mergeStrategy === 'upsert' ? 'key' : 'content',
       validity: merge && plan.mergeStrategy === 'scd2',
+      sequence: merge,
       maxNesting: config.MAX_TABLE_NESTING,
       onFile: (table, path) => loader!.add(table, path),
     });
