@@ -95,6 +95,7 @@ export const ConfigSchema = z
     PIPELINE_NAME: knob(identifier, 'flights_dlt_ingest', 'Pipeline name recorded in the ledger and dlt state.'),
     RUN_LEDGER_TABLE: knob(identifier, 'dlt_ingest_runs', 'Run ledger table, <database>.main.<name>: one row per run, failed runs included.'),
     LOCAL_DATA_DIR: knob(z.string(), './data', 'Folder of the local DuckDB file <LOCAL_DATA_DIR>/<DESTINATION_DATABASE>.duckdb (created when missing).'),
+    DUCKDB_MEMORY_LIMIT: knob(z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must be a size like 256MB or 2GB'), '256MB', "DuckDB's memory limit; above it DuckDB evicts written blocks and spills to disk, so memory stays flat on large loads."),
     LOCK_TIMEOUT_S: knob(number(0, 86_400), '30', 'How long a run waits for another run that holds the local database file before it fails.'),
     GITHUB_REPOS: knob(list(z.string().regex(REPO, 'is not owner/name'), 'repo'), 'duckdb/duckdb,motherduckdb/motherduck-docs,dlt-hub/dlt', 'Demo source: comma-separated owner/name repositories to fetch.'),
     GITHUB_API_URL: knob(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }), 'https://api.github.com', 'Demo source: GitHub API base URL (GitHub Enterprise, or a local stand-in).'),
@@ -1007,12 +1008,12 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
     });
   } else if (path === null) {
     try {
-      instance = await DuckDBInstance.create('md:', { motherduck_token: config.MOTHERDUCK_TOKEN ?? '' });
+      instance = await DuckDBInstance.create('md:', { motherduck_token: config.MOTHERDUCK_TOKEN ?? '', memory_limit: config.DUCKDB_MEMORY_LIMIT });
     } catch (e) {
       throw new FlightError(`could not connect to MotherDuck: ${errorText(e)}`);
     }
   } else {
-    instance = await openLocked(path, config.LOCK_TIMEOUT_S);
+    instance = await openLocked(path, config.LOCK_TIMEOUT_S, { memory_limit: config.DUCKDB_MEMORY_LIMIT });
   }
   const conn = await instance.connect();
   const close = () => {
@@ -1038,7 +1039,7 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
 }
 
 /** Opens the local file, waiting up to LOCK_TIMEOUT_S while another run holds it. */
-async function openLocked(path: string, timeoutS: number): Promise<DuckDBInstance> {
+async function openLocked(path: string, timeoutS: number, options: Record<string, string>): Promise<DuckDBInstance> {
   try {
     mkdirSync(dirname(path), { recursive: true });
   } catch (e) {
@@ -1050,7 +1051,7 @@ async function openLocked(path: string, timeoutS: number): Promise<DuckDBInstanc
     if (!heldInProcess.has(path)) {
       try {
         heldInProcess.add(path);
-        return await DuckDBInstance.create(path);
+        return await DuckDBInstance.create(path, options);
       } catch (e) {
         heldInProcess.delete(path);
         if (!/lock/i.test(errorText(e))) throw new FlightError(`could not open ${path}: ${errorText(e)}`);
