@@ -5,6 +5,7 @@ export const CASES = {
   a: 'pipeline-append',
   b: 'pipeline-merge',
   c: 'insert-rowwise',
+  h: 'insert-rowwise-txn',
   d: 'appender',
   e: 'ndjson-read_json',
   g: 'source-only',

@@ -15,9 +15,10 @@ const HELP = `Usage: npm run bench -- [options]
 
   --rows N[,N...]     rows per case; 200000, 2e5, 200k, 1m, 1_000_000 (default 200k)
   --shape S[,S...]    flat, wide (default flat,wide)
-  --cases X[,X...]    a pipeline-append, b pipeline-merge, c insert-rowwise, d appender,
-                      e ndjson-read_json, g source-only (default a,b,c,d,e,g)
-  --sample N          rows case c really inserts (default 20000); its rows/s is extrapolated
+  --cases X[,X...]    a pipeline-append, b pipeline-merge, c insert-rowwise (autocommit),
+                      h insert-rowwise-txn (one transaction), d appender, e ndjson-read_json,
+                      g source-only (default a,b,c,h,d,e,g)
+  --sample N          rows cases c and h really insert (default 20000, c: 5000); rows/s is extrapolated
   --env KEY=VALUE     extra config for runFlight in cases a and b (repeatable), e.g. --env BATCH_ROWS=50000
   --rss-check         flat append at 500k and 5m rows; prints RSS(5m)/RSS(500k)
   --http              the HTTP-side benchmark instead (bench/http.ts): --repos 200 --delay 50
@@ -77,7 +78,7 @@ function parseArgs(argv: string[]): { help: true } | { http: true; get: (name: s
     if (!SHAPES.includes(s as Shape)) throw new Error(`--shape: ${JSON.stringify(s)} is not one of ${SHAPES.join(', ')}`);
     return s as Shape;
   });
-  const cases = list('cases', rss ? 'a' : 'a,b,c,d,e,g').map((c) => {
+  const cases = list('cases', rss ? 'a' : 'a,b,c,h,d,e,g').map((c) => {
     const id = c in CASES ? (c as CaseId) : NAME_TO_ID[c];
     if (!id) throw new Error(`--cases: ${JSON.stringify(c)} is not one of ${Object.entries(CASES).map(([k, v]) => `${k} (${v})`).join(', ')}`);
     return id;
@@ -149,6 +150,8 @@ function ratios(results: CaseResult[]): string[] {
     const e = find('ndjson-read_json', shape, rows);
     if (a && d) out.push(`${shape} ${fmtRows(rows)}: append vs Appender throughput (a/d)   ${(a.rows_per_s / d.rows_per_s).toFixed(2)}x   target >= 1.0: ${verdict(a.rows_per_s >= d.rows_per_s)}${where}`);
     if (a && c) out.push(`${shape} ${fmtRows(rows)}: append vs row-wise INSERT (a/c)      ${(a.rows_per_s / c.rows_per_s).toFixed(0)}x   target >= 200: ${verdict(a.rows_per_s / c.rows_per_s >= 200)}${where}`);
+    const h = find('insert-rowwise-txn', shape, rows);
+    if (a && h) out.push(`${shape} ${fmtRows(rows)}: append vs row-wise INSERT in one transaction (a/h)  ${(a.rows_per_s / h.rows_per_s).toFixed(0)}x   (no target; a stronger baseline than c)`);
     if (a && b) out.push(`${shape} ${fmtRows(rows)}: merge time vs append time (b/a)      ${(b.seconds / a.seconds).toFixed(2)}x   target <= 2.5: ${verdict(b.seconds / a.seconds <= 2.5)}${where}`);
     if (a && e) out.push(`${shape} ${fmtRows(rows)}: append vs NDJSON+read_json (a/e)     ${(a.rows_per_s / e.rows_per_s).toFixed(2)}x   (no target)`);
   }
@@ -173,7 +176,7 @@ function header(opts: Options): string {
     `flight-dlt-ingest bench, ${new Date().toISOString()}`,
     `node ${process.version}, @duckdb/node-api ${duckdb}, ${cpus().length} CPU(s) (${cpus()[0]?.model.trim() ?? 'unknown'}), flight.ts sha256 ${createHash('sha256').update(flight).digest('hex').slice(0, 12)}`,
     `command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd(),
-    `rows ${opts.rows.map(fmtRows).join(',')}; shapes ${opts.shapes.join(',')}; cases ${opts.cases.join(',')}; case c sample ${fmtInt(opts.sample)}${Object.keys(opts.env).length ? `; runFlight env ${Object.entries(opts.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`,
+    `rows ${opts.rows.map(fmtRows).join(',')}; shapes ${opts.shapes.join(',')}; cases ${opts.cases.join(',')}; case h sample ${fmtInt(opts.sample)}, case c ${fmtInt(Math.ceil(opts.sample / 4))}${Object.keys(opts.env).length ? `; runFlight env ${Object.entries(opts.env).map(([k, v]) => `${k}=${v}`).join(' ')}` : ''}`,
   ].join('\n');
 }
 
