@@ -28,10 +28,11 @@ import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { DuckDBConnection, DuckDBInstance, listValue, type DuckDBValue } from '@duckdb/node-api';
 import * as arrow from 'apache-arrow';
-import { Compression, EnabledStatistics, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from 'parquet-wasm';
 import { Agent, interceptors, request } from 'undici';
 import { z } from 'zod';
 
@@ -670,19 +671,55 @@ class ColumnBuffer {
 /** JSON text of a value for a json column; BigInts keep their digits. */
 const jsonText = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
 
-/** Encodes one batch as a Parquet file: Arrow IPC into parquet-wasm. */
-function writeParquetFile(path: string, columns: [string, arrow.Data][], rows: number, constants: [string, string][]) {
+/** One batch as an Arrow IPC stream, the form parquet-wasm reads. */
+function batchToIpc(columns: [string, arrow.Data][], rows: number, constants: [string, string][]): Uint8Array {
   const all = [...columns, ...constants.map(([name, value]): [string, arrow.Data] => [name, constantUtf8(value, rows)])];
   const fields = all.map(([name, data]) => new arrow.Field(name, data.type, true));
-  const schema = new arrow.Schema(fields);
-  const batch = new arrow.RecordBatch(schema, arrow.makeData({ type: new arrow.Struct(fields), length: rows, children: all.map(([, d]) => d) }));
-  const ipc = arrow.tableToIPC(new arrow.Table([batch]), 'stream');
-  // Snappy, no dictionary, no statistics: measured 4-5x faster to write than ZSTD with dictionary, as fast to load (README, Performance)
-  const properties = new WriterPropertiesBuilder().setCompression(Compression.SNAPPY).setDictionaryEnabled(false).setStatisticsEnabled(EnabledStatistics.None).build();
+  const batch = new arrow.RecordBatch(new arrow.Schema(fields), arrow.makeData({ type: new arrow.Struct(fields), length: rows, children: all.map(([, d]) => d) }));
+  return arrow.tableToIPC(new arrow.Table([batch]), 'stream');
+}
+
+// Parquet encoding runs on a worker thread, beside the normalizer, so the two use both cores; the
+// worker is this small script over parquet-wasm. Snappy, no dictionary, no statistics: measured 4-5x
+// faster to write than ZSTD with dictionaries, and as fast for DuckDB to read (README, Performance).
+const PARQUET_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { writeFileSync } = require('node:fs');
+const pq = require(workerData.parquetWasm);
+parentPort.on('message', ({ path, ipc }) => {
   try {
-    writeFileSync(path, writeParquet(WasmTable.fromIPCStream(ipc), properties));
+    const properties = new pq.WriterPropertiesBuilder().setCompression(pq.Compression.SNAPPY).setDictionaryEnabled(false).setStatisticsEnabled(pq.EnabledStatistics.None).build();
+    writeFileSync(path, pq.writeParquet(pq.Table.fromIPCStream(ipc), properties));
+    parentPort.postMessage({ path });
   } catch (e) {
-    throw new FlightError(`could not write the loader file ${path}: ${errorText(e)}; free space there or set TMPDIR to another folder`);
+    parentPort.postMessage({ path, error: String((e && e.message) || e) });
+  }
+});`;
+
+/** Writes loader files on the worker, in order; `pending` of them are not written yet. */
+export class ParquetWriter {
+  private worker = new Worker(PARQUET_WORKER, { eval: true, workerData: { parquetWasm: createRequire(import.meta.url).resolve('parquet-wasm') } });
+  private waiting: { path: string; done: () => void; fail: (e: Error) => void }[] = [];
+  constructor() {
+    this.worker.unref();
+    this.worker.on('message', ({ path, error }: { path: string; error?: string }) => {
+      const job = this.waiting.shift()!;
+      if (error) job.fail(new FlightError(`could not write the loader file ${path}: ${error}; free space there or set TMPDIR to another folder`));
+      else job.done();
+    });
+    this.worker.on('error', (e) => this.waiting.splice(0).forEach((job) => job.fail(new FlightError(`the Parquet writer stopped: ${errorText(e)}`))));
+  }
+  get pending() {
+    return this.waiting.length;
+  }
+  write(path: string, ipc: Uint8Array): Promise<void> {
+    return new Promise((done, fail) => {
+      this.waiting.push({ path, done, fail });
+      this.worker.postMessage({ path, ipc }, [ipc.buffer as ArrayBuffer]);
+    });
+  }
+  close(): Promise<number> {
+    return this.worker.terminate();
   }
 }
 
@@ -834,7 +871,8 @@ export class Extractor {
   private childIds = new RowIds();
   private sourceRow = 0;
   private rootSeq = 0;
-  constructor(readonly root: string, readonly schema: Schema, readonly opts: ExtractOptions) {}
+  private writes: Promise<void>[] = [];
+  constructor(readonly root: string, readonly schema: Schema, readonly opts: ExtractOptions, private writer: ParquetWriter) {}
 
   add(row: unknown): void {
     this.sourceRow++;
@@ -857,9 +895,15 @@ export class Extractor {
     return digest128(sortedJson(Object.fromEntries(this.opts.primaryKey!.map((c) => [c, row[keyOf(c) ?? c] ?? null]))), 10);
   }
 
+  /** Waits while the Parquet writer is more than a file behind. */
+  async keepUp(): Promise<void> {
+    while (this.writer.pending > 1) await this.writes.shift();
+  }
+
   /** Writes what is still buffered and returns the load package. */
-  finish(): LoadPackage {
+  async finish(): Promise<LoadPackage> {
     for (const buf of this.buffers.values()) if (buf.row > 0) this.flush(buf);
+    await Promise.all(this.writes.splice(0));
     const columns = this.schema.get(this.root)?.columns;
     if (this.opts.validity && columns)
       for (const name of VALIDITY) if (!columns.has(name)) columns.set(name, { type: 'timestamp', stored: false, exactInDouble: false });
@@ -971,9 +1015,10 @@ export class Extractor {
     if (buf.schema.parent === null && this.opts.sequence) columns.push(['_dlt_seq', int64Column(buf.row, (i) => buf.total - buf.row + i)]);
     else if (buf.rootSeqs) columns.push(['_dlt_root_seq', int64Column(buf.row, (i) => buf.rootSeqs![i]!)]);
     const constants: [string, string][] = buf.schema.parent === null ? [['_dlt_load_id', this.opts.loadId]] : [];
-    writeParquetFile(path, columns, buf.row, constants);
+    const written = this.writer.write(path, batchToIpc(columns, buf.row, constants)).then(() => this.opts.onFile?.(buf.schema, path));
+    this.writes.push(written);
+    written.catch(() => {}); // reported by finish() or keepUp()
     buf.files.push(path);
-    this.opts.onFile?.(buf.schema, path);
     for (const slot of buf.active) slot.col = undefined;
     [buf.active, buf.row, buf.bytes] = [[], 0, 0];
     buf.batch++;
@@ -1522,6 +1567,7 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
   let step: Step = 'destination';
   let dest: Destination | undefined;
   let loader: Loader | undefined;
+  let writer: ParquetWriter | undefined;
   try {
     say(step, 'running', { effect: plan.databasePath ? `file:${plan.databasePath}` : `md:${plan.database}` });
     prepareWorkDir(workDir);
@@ -1545,7 +1591,7 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
       sequence: merge,
       maxNesting: config.MAX_TABLE_NESTING,
       onFile: (table, path) => loader!.add(table, path),
-    });
+    }, (writer = new ParquetWriter()));
     const ctx: SourceContext = {
       config,
       get state() {
@@ -1557,9 +1603,11 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
     };
     const rows = source(ctx);
     const every1024Rows = async () => {
-      // A turn of the event loop: DuckDB's finished loads are taken up and the next file handed over, so
-      // it loads while the next batch is built. keepUp waits when DuckDB falls behind.
+      // A turn of the event loop: written files and DuckDB's finished loads are taken up and the next
+      // handed over, so Parquet writing and loading run while the next batch is built. keepUp waits
+      // when either falls behind.
       await new Promise(setImmediate);
+      await extractor.keepUp();
       await loader!.keepUp();
     };
     // a plain iterable is read without a promise per row
@@ -1574,7 +1622,7 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
         if (++meter.rows % 1024 === 0) await every1024Rows();
       }
     }
-    const pkg = extractor.finish();
+    const pkg = await extractor.finish();
     const extracted = pkg.tables.get(plan.table)?.rows ?? 0;
     say(step, 'ok', { rows: extracted, files: [...pkg.tables.values()].reduce((n, t) => n + t.files.length, 0) });
 
@@ -1607,6 +1655,7 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
     }
   } finally {
     meter.stop();
+    await writer?.close();
     await http.close().catch(() => {});
     dest?.close();
     try {

@@ -107,11 +107,15 @@ describe('local runs with both tokens set', () => {
     const pipeline = `secrets_${process.pid}_${Date.now()}`;
     const lines: string[] = [];
     let workFiles = 0;
-    // The demo source, plus a look into this run's working folder once its loader files exist.
+    // The demo source, plus a look into this run's working folder after every row. Loader files are
+    // loaded and deleted as they are written, so each look sees what exists at that moment (at least
+    // the folder's probe file).
     async function* source(ctx: SourceContext) {
-      yield* githubRepoRows(ctx);
       const base = join(tmpdir(), 'flight-dlt-ingest');
-      for (const name of await readdir(base)) if (name.startsWith(`${pipeline}-`)) workFiles += assertNoSecretInFiles(join(base, name), 'working folder');
+      for await (const row of githubRepoRows(ctx)) {
+        yield row;
+        for (const name of await readdir(base)) if (name.startsWith(`${pipeline}-`)) workFiles += assertNoSecretInFiles(join(base, name), 'working folder');
+      }
     }
     const summary = await runFlight({
       env: testEnv(dataDir, gh, { DESTINATION: 'local', MOTHERDUCK_TOKEN: MD_TOKEN, GITHUB_TOKEN: GH_TOKEN, PIPELINE_NAME: pipeline, BATCH_ROWS: '1' }),
@@ -119,7 +123,7 @@ describe('local runs with both tokens set', () => {
       log: (l) => lines.push(l),
     });
     assert.equal(summary.status, 'succeeded', summary.error);
-    assert.ok(workFiles >= 3, `inspected the loader files (${workFiles})`);
+    assert.ok(workFiles >= 3, `inspected the working folder's files (${workFiles})`);
     for (const r of gh.requests) assert.equal(r.headers.authorization, `Bearer ${GH_TOKEN}`, 'the token was really in play');
     assertNoSecret(lines.join('\n'), 'log');
     assertNoSecret(stringify(summary), 'summary');
