@@ -31,7 +31,6 @@ function flightEnv(args: CaseArgs, disposition: 'append' | 'merge'): Record<stri
     TABLE_NAME: TABLE,
     WRITE_DISPOSITION: disposition,
     PRIMARY_KEY: PRIMARY_KEY[args.shape],
-    BATCH_ROWS: '100000',
     ...args.env,
   };
 }
