@@ -568,6 +568,7 @@ const PHYSICAL: Record<DataType, Physical> = {
   bigint: 'int64', timestamp: 'int64', double: 'float64', bool: 'bool', date: 'date32', text: 'utf8', json: 'utf8', decimal: 'utf8',
 };
 const TWO_32 = 4294967296;
+const UTF8 = new TextEncoder();
 
 class ColumnBuffer {
   physical: Physical;
@@ -576,7 +577,11 @@ class ColumnBuffer {
   i64 = new BigInt64Array(this.num.buffer);
   u32 = new Uint32Array(this.num.buffer);
   i32 = new Int32Array(this.num.buffer);
-  strings: (string | undefined)[] = [];
+  /** Text is encoded to UTF-8 as it arrives (no JS string is kept for the batch): bytes, and each row's end offset. */
+  bytes = new Uint8Array(0);
+  offsets = new Int32Array(1);
+  private end = 0; // bytes used
+  private filled = 0; // rows whose offsets are set
 
   constructor(public type: DataType, capacity: number) {
     this.physical = PHYSICAL[type];
@@ -587,7 +592,12 @@ class ColumnBuffer {
     const valid = new Uint8Array(Math.ceil(capacity / 8));
     valid.set(this.valid);
     this.valid = valid;
-    if (this.physical === 'utf8') return;
+    if (this.physical === 'utf8') {
+      const offsets = new Int32Array(capacity + 1);
+      offsets.set(this.offsets);
+      this.offsets = offsets;
+      return;
+    }
     const num = new Float64Array(capacity);
     num.set(this.num);
     this.num = num;
@@ -600,9 +610,7 @@ class ColumnBuffer {
     switch (this.physical) {
       case 'utf8': {
         const s = typeof v === 'string' ? v : this.type === 'json' ? jsonText(v) : String(v);
-        if (!s.isWellFormed()) throw new FlightError(`a string holds a lone UTF-16 surrogate, which no database text can store as it is: ${JSON.stringify(s.slice(0, 80))}; clean it in the source (String.prototype.toWellFormed)`);
-        this.strings[row] = s;
-        return s.length + 4;
+        return this.writeText(row, s);
       }
       case 'float64':
         this.num[row] = Number(v);
@@ -629,6 +637,35 @@ class ColumnBuffer {
     }
   }
 
+  private writeText(row: number, s: string): number {
+    const start = this.end;
+    if (this.bytes.length < start + s.length * 3) {
+      const bytes = new Uint8Array(Math.max(this.bytes.length * 2, start + s.length * 3, 65536));
+      bytes.set(this.bytes.subarray(0, start));
+      this.bytes = bytes;
+    }
+    let at = start;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 128) this.bytes[at++] = c;
+      else {
+        // not ASCII: the encoder does the whole string (and a lone surrogate, which UTF-8 can't hold, is refused)
+        if (!s.isWellFormed()) throw new FlightError(`a string holds a lone UTF-16 surrogate, which no database text can store as it is: ${JSON.stringify(s.slice(0, 80))}; clean it in the source (String.prototype.toWellFormed)`);
+        at = start + UTF8.encodeInto(s, this.bytes.subarray(start)).written;
+        break;
+      }
+    }
+    this.fill(row);
+    this.end = this.offsets[row + 1] = at;
+    this.filled = row + 1;
+    return at - start + 4;
+  }
+
+  /** Rows skipped since the last value (nulls) end where the last value ended. */
+  private fill(upTo: number) {
+    for (let r = this.filled; r < upTo; r++) this.offsets[r + 1] = this.end;
+  }
+
   /** BIGINT -> DOUBLE, for a column not yet in the destination whose values are all exact. */
   widenToDouble(rows: number) {
     const values = Array.from({ length: rows }, (_, i) => Number(this.i64[i]));
@@ -639,24 +676,9 @@ class ColumnBuffer {
   toArrow(rows: number): arrow.Data {
     const nullBitmap = this.valid.subarray(0, Math.ceil(rows / 8));
     switch (this.physical) {
-      case 'utf8': {
-        const offsets = new Int32Array(rows + 1);
-        let size = 0;
-        for (let i = 0; i < rows; i++) offsets[i + 1] = size += this.strings[i]?.length ?? 0;
-        // all ASCII (the common case): one copy of the joined strings, offsets are the string lengths
-        const joined = this.strings.join('');
-        if (Buffer.byteLength(joined) === joined.length)
-          return arrow.makeData({ type: new arrow.Utf8(), length: rows, nullBitmap, valueOffsets: offsets, data: Buffer.from(joined, 'latin1') });
-        const bytes = new Uint8Array(size * 3);
-        const encoder = new TextEncoder();
-        let at = 0;
-        for (let i = 0; i < rows; i++) {
-          const s = this.strings[i];
-          if (s) at += encoder.encodeInto(s, bytes.subarray(at)).written;
-          offsets[i + 1] = at;
-        }
-        return arrow.makeData({ type: new arrow.Utf8(), length: rows, nullBitmap, valueOffsets: offsets, data: bytes.subarray(0, at) });
-      }
+      case 'utf8':
+        this.fill(rows);
+        return arrow.makeData({ type: new arrow.Utf8(), length: rows, nullBitmap, valueOffsets: this.offsets.subarray(0, rows + 1), data: this.bytes.subarray(0, this.end) });
       case 'float64': return arrow.makeData({ type: new arrow.Float64(), length: rows, nullBitmap, data: this.num.subarray(0, rows) });
       case 'bool': return arrow.makeData({ type: new arrow.Bool(), length: rows, nullBitmap, data: new Uint8Array(this.num.buffer, 0, Math.ceil(rows / 8)) });
       case 'date32': return arrow.makeData({ type: new arrow.DateDay(), length: rows, nullBitmap, data: this.i32.subarray(0, rows) });
