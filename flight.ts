@@ -283,20 +283,26 @@ export async function* githubRepoRows(ctx: SourceContext): AsyncGenerator<Row> {
   }
 }
 
-/** Runs `fn` over items with at most `limit` in flight, yielding results in the items' order. */
+/**
+ * Runs `fn` over items with at most `limit` in flight, yielding results in the items' order. A
+ * finished request starts the next at once (a slow one doesn't hold the others back), looking at
+ * most 4 x `limit` items ahead of the one awaited.
+ */
 async function* inOrder<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): AsyncGenerator<[T, R]> {
-  const pending: Promise<R>[] = [];
-  let next = 0;
-  const start = () => {
-    const p = fn(items[next++]!);
-    p.catch(() => {}); // awaited below in order; this only avoids an unhandled-rejection crash meanwhile
-    pending.push(p);
+  const results: Promise<R>[] = [];
+  let [next, inFlight] = [0, 0];
+  const start = (yielded: number) => {
+    while (inFlight < limit && next < items.length && next < yielded + 4 * limit) {
+      inFlight++;
+      const p = fn(items[next++]!);
+      p.catch(() => {}).finally(() => (inFlight--, start(yielded))); // awaited below in order; this only keeps Node from calling a failure unhandled meanwhile
+      results.push(p);
+    }
   };
-  while (next < items.length && pending.length < limit) start();
   for (let i = 0; i < items.length; i++) {
-    const result = await pending.shift()!;
-    if (next < items.length) start();
-    yield [items[i]!, result];
+    start(i);
+    yield [items[i]!, await results[i]!];
+    delete results[i];
   }
 }
 
