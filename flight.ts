@@ -993,7 +993,7 @@ export class Extractor {
     buf.claim(slot, key, this.sourceRow);
     if (!info) buf.schema.columns.set(slot.name, (slot.info = info = { type: t, stored: false, exactInDouble: true }));
     let target = slot;
-    if (!fits(info.type, t, v)) {
+    if (info.type !== t && !fits(info.type, t, v)) {
       if (info.type === 'bigint' && t === 'double' && !info.stored && info.exactInDouble) {
         info.type = 'double';
         if (slot.colBatch === buf.batch) slot.col!.widenToDouble(buf.row);
@@ -1005,7 +1005,8 @@ export class Extractor {
       }
     }
     if (t === 'bigint' && typeof v === 'bigint' && (v > 2n ** 53n || v < -(2n ** 53n))) info.exactInDouble = false;
-    buf.bytes += buf.column(target, info.type as DataType).write(buf.row, t, v);
+    const col = target.colBatch === buf.batch ? target.col! : buf.column(target, info.type as DataType);
+    buf.bytes += col.write(buf.row, t, v);
   }
 
   private requireKey(buf: TableBuffer): void {
