@@ -119,7 +119,7 @@ const SECRET_KEYS = ['MOTHERDUCK_TOKEN', 'GITHUB_TOKEN'] as const;
 /** Flights inject a secret as <secret_name>_<PARAM>; the bare names win when both are set. */
 function withSecretAliases(env: Env): Env {
   const out = { ...env };
-  out.MOTHERDUCK_TOKEN ??= env.motherduck_token;
+  if (!blankToUndefined(out.MOTHERDUCK_TOKEN)) out.MOTHERDUCK_TOKEN = env.motherduck_token;
   if (!blankToUndefined(out.GITHUB_TOKEN)) {
     const aliases = Object.keys(env).filter((k) => k.endsWith('_GITHUB_TOKEN') && blankToUndefined(env[k]));
     if (aliases.length === 1) out.GITHUB_TOKEN = env[aliases[0]!];
@@ -150,7 +150,7 @@ function combinationProblems(raw: (key: ConfigKey) => string | undefined): strin
   const problems: string[] = [];
   const disposition = raw('WRITE_DISPOSITION') ?? 'merge';
   if (raw('DESTINATION') === 'motherduck' && !raw('MOTHERDUCK_TOKEN')) problems.push('DESTINATION="motherduck" needs MOTHERDUCK_TOKEN, which is not set');
-  const [dataset, table, ledger] = [snakeCase(raw('DATASET_NAME') ?? 'flights_demo_dlt'), snakeCase(raw('TABLE_NAME') ?? 'github_repo_stats'), (raw('RUN_LEDGER_TABLE') ?? 'dlt_ingest_runs').toLowerCase()];
+  const [dataset, table, ledger] = [snakeCase(raw('DATASET_NAME') ?? 'flights_demo_dlt'), normalizeKey(raw('TABLE_NAME') ?? 'github_repo_stats'), (raw('RUN_LEDGER_TABLE') ?? 'dlt_ingest_runs').toLowerCase()];
   if (dataset === 'main' && (table === ledger || ledger.startsWith(`${table}__`)))
     problems.push(`TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} with DATASET_NAME="main" would load into the run ledger RUN_LEDGER_TABLE=${JSON.stringify(ledger)}; choose another name`);
   if (table.startsWith('_dlt')) problems.push(`TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} is a dlt metadata table name (_dlt...); choose another name`);
@@ -192,10 +192,10 @@ export function planFor(config: Config): Plan {
     database: config.DESTINATION_DATABASE,
     databasePath: motherduck ? null : resolve(config.LOCAL_DATA_DIR, `${config.DESTINATION_DATABASE}.duckdb`),
     dataset: snakeCase(config.DATASET_NAME),
-    table: snakeCase(config.TABLE_NAME),
-    primaryKey: config.PRIMARY_KEY.map(snakeCase),
+    table: normalizeKey(config.TABLE_NAME),
+    primaryKey: config.PRIMARY_KEY.map(normalizeKey), // as the columns are named: `owner__id` is a nested key
     mergeStrategy: config.MERGE_STRATEGY,
-    deleteColumn: config.DELETE_COLUMN ? snakeCase(config.DELETE_COLUMN) : null,
+    deleteColumn: config.DELETE_COLUMN ? normalizeKey(config.DELETE_COLUMN) : null,
     schemaName: snakeCase(config.PIPELINE_NAME),
     ledger: config.RUN_LEDGER_TABLE,
   };
@@ -224,9 +224,16 @@ export function formatEvent(step: string, status: string, fields: Fields = {}): 
 /** Secrets never leave the process: every line and stored error passes through this. */
 function redactor(secrets: (string | undefined)[]): (text: string) => string {
   const known = secrets.filter((s): s is string => !!s && s.length >= 4);
-  return (text) => known.reduce((t, s) => t.split(s).join('***'), text);
+  // and anything shaped like a JWT (MotherDuck tokens are), in case an error quotes part of one
+  return (text) => known.reduce((t, s) => t.split(s).join('***'), text).replace(/eyJ[\w-]{8,}\.[\w-]+\.?[\w-]*/g, '***');
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts. */
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+  });
 const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' | ').slice(0, 2000);
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -321,8 +328,9 @@ interface HttpClient {
   close(): Promise<void>;
 }
 
-function createHttpClient(config: Config, redact: (t: string) => string, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): HttpClient {
+function createHttpClient(config: Config, redact: (t: string) => string): HttpClient {
   const timeoutMs = config.HTTP_TIMEOUT_S * 1000;
+  const closing = new AbortController(); // a run that ended (or failed) stops its requests and backoff waits at once
   const agent = new Agent({ connections: config.GITHUB_CONCURRENCY, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   const dispatcher = agent.compose(interceptors.redirect({ maxRedirections: 5 }));
   const headers: Record<string, string> = {
@@ -334,7 +342,7 @@ function createHttpClient(config: Config, redact: (t: string) => string, sleep =
   let waitedS = 0; // shared by all requests of the run: HTTP_MAX_WAIT_S bounds the run, not a request
 
   async function attempt(url: string): Promise<unknown> {
-    const res = await request(url, { dispatcher, headers, signal: AbortSignal.timeout(timeoutMs) });
+    const res = await request(url, { dispatcher, headers, signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), closing.signal]) });
     const text = await readCapped(res.body, MAX_RESPONSE_BYTES);
     const h = (name: string) => [res.headers[name]].flat()[0];
     if (res.statusCode >= 200 && res.statusCode < 300) {
@@ -377,10 +385,13 @@ function createHttpClient(config: Config, redact: (t: string) => string, sleep =
       if (waitedS + waitS > config.HTTP_MAX_WAIT_S)
         throw new FlightError(redact(`${what}: ${failure.message}; waiting ${waitS.toFixed(1)}s more would exceed HTTP_MAX_WAIT_S=${config.HTTP_MAX_WAIT_S} (GET ${url})`));
       waitedS += waitS;
-      await sleep(waitS * 1000);
+      await sleep(waitS * 1000, closing.signal);
     }
   }
-  return { getJson, close: () => agent.close() };
+  return {
+    getJson,
+    close: () => (closing.abort(), agent.destroy()),
+  };
 }
 
 async function readCapped(body: AsyncIterable<Buffer | Uint8Array>, cap: number): Promise<string> {
@@ -615,8 +626,7 @@ class ColumnBuffer {
     this.valid[row >> 3]! |= 1 << (row & 7);
     switch (this.physical) {
       case 'utf8': {
-        const s = typeof v === 'string' ? v : this.type === 'json' ? jsonText(v) : String(v);
-        return this.writeText(row, s);
+        return this.writeText(row, this.type === 'json' ? jsonText(v) : typeof v === 'string' ? v : String(v));
       }
       case 'float64':
         this.num[row] = Number(v);
@@ -732,7 +742,8 @@ export class ParquetWriter {
     this.worker.unref();
     this.worker.on('message', ({ path, error }: { path: string; error?: string }) => {
       const job = this.waiting.shift()!;
-      if (error) job.fail(new FlightError(`could not write the loader file ${path}: ${error}; free space there or set TMPDIR to another folder`));
+      const hint = /ENOSPC|EACCES|EROFS|EDQUOT/.test(error ?? '') ? '; free space there or set TMPDIR to another folder' : '';
+      if (error) job.fail(new FlightError(`could not write the loader file ${path}: ${error}${hint}`));
       else job.done();
     });
     this.worker.on('error', (e) => this.waiting.splice(0).forEach((job) => job.fail(new FlightError(`the Parquet writer stopped: ${errorText(e)}`))));
@@ -889,7 +900,7 @@ interface ExtractOptions {
 }
 const VALIDITY = ['_dlt_valid_from', '_dlt_valid_to'];
 /** Columns the normalizer writes; the same keys in source data are not loaded over them. */
-const RESERVED = new Set(['_dlt_id', '_dlt_load_id', '_dlt_seq', '_dlt_parent_id', '_dlt_list_idx', '_dlt_root_id', '_dlt_valid_from', '_dlt_valid_to']);
+const RESERVED = new Set(['_dlt_id', '_dlt_load_id', '_dlt_seq', '_dlt_root_seq', '_dlt_parent_id', '_dlt_list_idx', '_dlt_root_id', '_dlt_valid_from', '_dlt_valid_to']);
 const BATCH_MAX_BYTES = 256 * 1024 * 1024;
 
 /** Streams rows into table buffers, writing a Parquet file whenever a buffer fills. */
@@ -923,8 +934,12 @@ export class Extractor {
     return digest128(sortedJson(Object.fromEntries(this.opts.primaryKey!.map((c) => [c, row[keyOf(c) ?? c] ?? null]))), 10);
   }
 
+  /** Set when a batch was handed to the writer: the caller should let the writer and loader catch up. */
+  flushed = false;
+
   /** Waits while the Parquet writer is more than a file behind. */
   async keepUp(): Promise<void> {
+    this.flushed = false;
     while (this.writer.pending > 1) await this.writes.shift();
   }
 
@@ -1044,6 +1059,7 @@ export class Extractor {
     if (buf.schema.parent === null && this.opts.sequence) columns.push(['_dlt_seq', int64Column(buf.row, (i) => buf.total - buf.row + i)]);
     else if (buf.rootSeqs) columns.push(['_dlt_root_seq', int64Column(buf.row, (i) => buf.rootSeqs![i]!)]);
     const constants: [string, string][] = buf.schema.parent === null ? [['_dlt_load_id', this.opts.loadId]] : [];
+    this.flushed = true;
     const written = this.writer.write(path, batchToIpc(columns, buf.row, constants)).then(() => this.opts.onFile?.(buf.schema, path));
     this.writes.push(written);
     written.catch(() => {}); // reported by finish() or keepUp()
@@ -1062,7 +1078,6 @@ export class Extractor {
 export const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
 export interface Destination {
-  conn: DuckDBConnection;
   /** Fully qualified name of a table in the dataset. */
   table(name: string): string;
   run(sql: string, params?: Record<string, DuckDBValue>): Promise<number>;
@@ -1070,15 +1085,15 @@ export interface Destination {
   close(): void;
 }
 
+const LOCKED = /Could not set lock|Conflicting lock/i;
 const heldInProcess = new Set<string>(); // DuckDB's file lock is per process; this covers runs in one process
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function openDestination(plan: Plan, config: Config, readOnly = false): Promise<Destination> {
   let instance: DuckDBInstance;
   const path = plan.databasePath;
   if (path !== null && readOnly) {
     instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' }).catch((e: unknown) => {
-      throw new FlightError(`could not open ${path} to read it${/lock/i.test(errorText(e)) ? ' (a run holds it; try again when it ends)' : ''}: ${oneLine(errorText(e))}`);
+      throw new FlightError(`could not open ${path} to read it${LOCKED.test(errorText(e)) ? ' (a run holds it; try again when it ends)' : ''}: ${oneLine(errorText(e))}`);
     });
   } else if (path === null) {
     try {
@@ -1089,21 +1104,23 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
   } else {
     instance = await openLocked(path, config.LOCK_TIMEOUT_S, { memory_limit: config.DUCKDB_MEMORY_LIMIT });
   }
-  const conn = await instance.connect();
+  let conn: DuckDBConnection | undefined;
   const close = () => {
-    conn.closeSync();
-    instance.closeSync();
-    if (path && !readOnly) heldInProcess.delete(path);
-  };
-  const bind = (params?: Record<string, DuckDBValue>) => params;
-  const dest: Destination = {
-    conn,
-    table: (name) => `${q(plan.database)}.${q(plan.dataset)}.${q(name)}`,
-    run: async (sql, params) => (await conn.run(sql, bind(params))).rowsChanged,
-    rows: async (sql, params) => (await conn.runAndReadAll(sql, bind(params))).getRowObjectsJS(),
-    close,
+    try {
+      conn?.closeSync();
+    } finally {
+      instance.closeSync();
+      if (path && !readOnly) heldInProcess.delete(path);
+    }
   };
   try {
+    const c = (conn = await instance.connect());
+    const dest: Destination = {
+      table: (name) => `${q(plan.database)}.${q(plan.dataset)}.${q(name)}`,
+      run: async (sql, params) => (await c.run(sql, params)).rowsChanged,
+      rows: async (sql, params) => (await c.runAndReadAll(sql, params)).getRowObjectsJS(),
+      close,
+    };
     if (path === null && !readOnly) await dest.run(`CREATE DATABASE IF NOT EXISTS ${q(plan.database)}`);
     return dest;
   } catch (e) {
@@ -1128,7 +1145,7 @@ async function openLocked(path: string, timeoutS: number, options: Record<string
         return await DuckDBInstance.create(path, options);
       } catch (e) {
         heldInProcess.delete(path);
-        if (!/lock/i.test(errorText(e))) throw new FlightError(`could not open ${path}: ${errorText(e)}`);
+        if (!LOCKED.test(errorText(e))) throw new FlightError(`could not open ${path}: ${errorText(e)}`);
         held = oneLine(errorText(e));
       }
     }
@@ -1148,7 +1165,7 @@ async function readSchema(dest: Destination, plan: Plan): Promise<Schema> {
   const schema: Schema = new Map();
   for (const r of found as { table_name: string; column_name: string; data_type: string }[]) {
     let t = schema.get(r.table_name);
-    if (!t) schema.set(r.table_name, (t = { name: r.table_name, parent: r.table_name === plan.table ? null : parentOf(r.table_name, schema), columns: new Map() }));
+    if (!t) schema.set(r.table_name, (t = { name: r.table_name, parent: r.table_name === plan.table ? null : (parentOf(r.table_name, schema) ?? plan.table), columns: new Map() }));
     t.columns.set(r.column_name, { type: fromSqlType(r.data_type), stored: true, exactInDouble: false });
   }
   return schema;
@@ -1183,13 +1200,16 @@ export class Loader {
     for (const t of schema.values()) this.known.set(dest.table(t.name), new Map([...t.columns].map(([n, c]) => [n, c.type])));
   }
 
+  /** Inside the transaction runFlight opened. */
   async begin(): Promise<void> {
-    await this.dest.run('BEGIN TRANSACTION');
     await this.dest.run(`CREATE SCHEMA IF NOT EXISTS ${q(this.plan.database)}.${q(this.plan.dataset)}`);
   }
 
-  /** Queues one loader file; a file that fails to load fails the run at the next `drain`. */
+  private closed = false;
+
+  /** Queues one loader file; a file that fails to load fails the run at the next `keepUp` or `finish`. */
   add(table: TableSchema, path: string): void {
+    if (this.closed) return; // the run failed: nothing more goes into DuckDB
     this.pending++;
     const job = this.queue.then(() => this.loadFile(table, path));
     this.queue = job.finally(() => this.pending--);
@@ -1218,9 +1238,10 @@ export class Loader {
     await this.dest.run('COMMIT');
   }
 
+  /** Stops taking files and waits for the one DuckDB may be loading; the caller rolls back. */
   async abort(): Promise<void> {
+    this.closed = true;
     await this.queue.catch(() => {});
-    await this.dest.run('ROLLBACK').catch(() => {});
   }
 
   private async loadFile(table: TableSchema, path: string): Promise<void> {
@@ -1332,12 +1353,12 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
     const at = { at: loadInstant(pkg.loadId) };
     await stageRoot(dest, plan, stages, ['_dlt_id']);
     const kept = `SELECT _dlt_id FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`;
-    await dest.run(`UPDATE ${root} SET _dlt_valid_to = CAST($at AS TIMESTAMPTZ) WHERE _dlt_valid_to IS NULL AND _dlt_id NOT IN (${kept})`, at);
+    await dest.run(`UPDATE ${root} AS d SET _dlt_valid_to = CAST($at AS TIMESTAMPTZ) WHERE _dlt_valid_to IS NULL AND NOT EXISTS (${kept} AND s._dlt_id = d._dlt_id)`, at);
     counts.set(
       plan.table,
       await dest.run(
-        `INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq), CAST($at AS TIMESTAMPTZ) AS _dlt_valid_from FROM ${STAGE}
-         WHERE _dlt_id IN (${kept}) AND _dlt_id NOT IN (SELECT _dlt_id FROM ${root} WHERE _dlt_valid_to IS NULL)`,
+        `INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq), CAST($at AS TIMESTAMPTZ) AS _dlt_valid_from FROM ${STAGE} AS n
+         WHERE _dlt_id IN (${kept}) AND NOT EXISTS (SELECT 1 FROM ${root} AS d WHERE d._dlt_valid_to IS NULL AND d._dlt_id = n._dlt_id)`,
         at,
       ),
     );
@@ -1345,7 +1366,7 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
       if (name === plan.table) continue;
       // versions share child rows by content hash: only rows not stored yet, once each
       const child = dest.table(name);
-      counts.set(name, await dest.run(`INSERT INTO ${child} BY NAME SELECT * FROM ${stage} WHERE _dlt_id NOT IN (SELECT _dlt_id FROM ${child}) QUALIFY row_number() OVER (PARTITION BY _dlt_id) = 1`));
+      counts.set(name, await dest.run(`INSERT INTO ${child} BY NAME SELECT * FROM ${stage} AS n WHERE NOT EXISTS (SELECT 1 FROM ${child} AS d WHERE d._dlt_id = n._dlt_id) QUALIFY row_number() OVER (PARTITION BY _dlt_id) = 1`));
     }
     await dest.run(`DROP TABLE ${STAGE}`);
     return counts;
@@ -1484,6 +1505,7 @@ export function makeIncremental<T extends Cursor>(state: Record<string, unknown>
   const accept = (row: Row): boolean => {
     const value = row[cursorPath] as T | null | undefined;
     if (value === undefined || value === null) throw new FlightError(`incremental cursor "${cursorPath}" is missing or null in a row: ${sortedJson(row).slice(0, 200)}`);
+    if (typeof value !== 'string' && typeof value !== 'number') throw new FlightError(`incremental cursor "${cursorPath}" must be a string or a number (an ISO timestamp as text, say), got ${Object.prototype.toString.call(value).slice(8, -1)}`);
     if (startValue !== undefined) {
       const vsStart = compareCursor(value, startValue, cursorPath);
       if (vsStart < 0 || (vsStart === 0 && startHashes.has(rowHash(row)))) return false;
@@ -1597,6 +1619,7 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
   let dest: Destination | undefined;
   let loader: Loader | undefined;
   let writer: ParquetWriter | undefined;
+  let ended = false; // a failed run's stray requests report no more progress
   try {
     say(step, 'running', { effect: plan.databasePath ? `file:${plan.databasePath}` : `md:${plan.database}` });
     prepareWorkDir(workDir);
@@ -1606,6 +1629,7 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
 
     step = 'extract';
     say(step, 'running', { effect: `table:${target}` });
+    await dest.run('BEGIN TRANSACTION'); // state and schema are read in the load's own transaction
     const state = await loadState(dest, plan);
     const merge = config.WRITE_DISPOSITION === 'merge';
     const schema = await readSchema(dest, plan);
@@ -1628,7 +1652,7 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
       },
       incremental: (cursorPath, options) => makeIncremental(ctx.state, cursorPath, options),
       getJson: http.getJson,
-      progress: (done, total, effect) => say('extract', 'running', { done, total, effect }),
+      progress: (done, total, effect) => ended || say('extract', 'running', { done, total, effect }),
     };
     const rows = source(ctx);
     const every1024Rows = async () => {
@@ -1643,12 +1667,12 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
     if (Symbol.iterator in rows) {
       for (const row of rows) {
         extractor.add(row);
-        if (++meter.rows % 1024 === 0) await every1024Rows();
+        if (++meter.rows % 1024 === 0 || extractor.flushed) await every1024Rows();
       }
     } else {
       for await (const row of rows) {
         extractor.add(row);
-        if (++meter.rows % 1024 === 0) await every1024Rows();
+        if (++meter.rows % 1024 === 0 || extractor.flushed) await every1024Rows();
       }
     }
     const pkg = await extractor.finish();
@@ -1669,7 +1693,10 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
     say('ledger', 'ok', { effect: `table:${plan.database}.main.${plan.ledger}`, status: 'succeeded' });
     Object.assign(summary, { status: 'succeeded', exitCode: 0 });
   } catch (e) {
+    ended = true;
+    await writer?.close(); // no file finishing now may reach the loader
     await loader?.abort();
+    await dest?.run('ROLLBACK').catch(() => {}); // nothing of the run stays (an error if it never began: fine)
     if (e instanceof LoadError) step = 'load';
     summary.error = redact(errorText(e));
     say(step, 'failed', { error: oneLine(summary.error) });
@@ -1686,7 +1713,11 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
     meter.stop();
     await writer?.close();
     await http.close().catch(() => {});
-    dest?.close();
+    try {
+      dest?.close();
+    } catch (e) {
+      summary.error ??= `closing the database failed: ${redact(errorText(e))}`;
+    }
     try {
       rmSync(workDir, { recursive: true, force: true });
     } catch {
@@ -1828,10 +1859,10 @@ export function formatTable(rows: Record<string, unknown>[]): string {
 // SIGINT / SIGTERM let the current run finish, then the process exits.
 interface Cron { fields: Set<number>[]; anyDay: boolean; anyWeekday: boolean }
 const CRON_FIELDS = [['minute', 0, 59], ['hour', 0, 23], ['day of month', 1, 31], ['month', 1, 12], ['day of week', 0, 7]] as const;
-const CRON_NAMES: Record<string, number> = Object.fromEntries([
-  ...'jan feb mar apr may jun jul aug sep oct nov dec'.split(' ').map((m, i) => [m, i + 1]),
-  ...'sun mon tue wed thu fri sat'.split(' ').map((d, i) => [d, i]),
-]);
+const CRON_NAMES: Record<number, Record<string, number>> = {
+  3: Object.fromEntries('jan feb mar apr may jun jul aug sep oct nov dec'.split(' ').map((m, i) => [m, i + 1])),
+  4: Object.fromEntries('sun mon tue wed thu fri sat'.split(' ').map((d, i) => [d, i])),
+};
 
 export function parseCron(expression: string): Cron {
   const parts = expression.trim().split(/\s+/);
@@ -1841,7 +1872,7 @@ export function parseCron(expression: string): Cron {
     const values = new Set<number>();
     for (const item of part.split(',')) {
       const m = /^(?:(\*)|(\w+)(?:-(\w+))?)(?:\/(\d+))?$/.exec(item);
-      const value = (text: string) => (/^\d+$/.test(text) ? Number(text) : (CRON_NAMES[text.toLowerCase()] ?? NaN));
+      const value = (text: string) => (/^\d+$/.test(text) ? Number(text) : (CRON_NAMES[f]?.[text.toLowerCase()] ?? NaN));
       const [from, to] = m?.[1] ? [min, max] : [value(m?.[2] ?? ''), value(m?.[3] ?? m?.[2] ?? '')];
       const step = m?.[4] === undefined ? 1 : Number(m[4]);
       if (!m || !(from >= min && to <= max && from <= to) || step < 1 || (m[4] !== undefined && !m[1] && m[3] === undefined))
