@@ -179,6 +179,7 @@ export interface Plan {
   dataset: string;
   table: string;
   primaryKey: string[];
+  disposition: Config['WRITE_DISPOSITION'];
   mergeStrategy: Config['MERGE_STRATEGY'];
   deleteColumn: string | null;
   /** dlt's schema name: the normalized pipeline name; keys the state and `_dlt_loads` rows. */
@@ -194,6 +195,7 @@ export function planFor(config: Config): Plan {
     dataset: snakeCase(config.DATASET_NAME),
     table: normalizeKey(config.TABLE_NAME),
     primaryKey: config.PRIMARY_KEY.map(normalizeKey), // as the columns are named: `owner__id` is a nested key
+    disposition: config.WRITE_DISPOSITION,
     mergeStrategy: config.MERGE_STRATEGY,
     deleteColumn: config.DELETE_COLUMN ? normalizeKey(config.DELETE_COLUMN) : null,
     schemaName: snakeCase(config.PIPELINE_NAME),
@@ -822,9 +824,8 @@ const BASE36 = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz', 'latin1');
 interface Slot {
   name: string;
   info: ColumnInfo | undefined;
+  /** This batch's buffer; flush clears it. */
   col: ColumnBuffer | undefined;
-  /** The batch `col` belongs to. */
-  colBatch: number;
   /** The row (counted over the run) and source key that last wrote the name, so two keys that normalize to it are caught. */
   lastRow: number;
   lastKey: string;
@@ -836,7 +837,6 @@ class TableBuffer {
   private top = new Map<string, Slot | null>();
   /** Slots with a buffer in this batch, in column order. */
   active: Slot[] = [];
-  batch = 0;
   row = 0;
   bytes = 0;
   capacity = 1024;
@@ -850,7 +850,7 @@ class TableBuffer {
 
   slot(name: string): Slot {
     let slot = this.slots.get(name);
-    if (!slot) this.slots.set(name, (slot = { name, info: this.schema.columns.get(name), col: undefined, colBatch: -1, lastRow: -1, lastKey: '' }));
+    if (!slot) this.slots.set(name, (slot = { name, info: this.schema.columns.get(name), col: undefined, lastRow: -1, lastKey: '' }));
     return slot;
   }
 
@@ -873,11 +873,11 @@ class TableBuffer {
   }
 
   column(slot: Slot, type: DataType): ColumnBuffer {
-    if (slot.colBatch !== this.batch) {
-      [slot.col, slot.colBatch] = [new ColumnBuffer(type, this.capacity), this.batch];
+    if (!slot.col) {
+      slot.col = new ColumnBuffer(type, this.capacity);
       this.active.push(slot);
     }
-    return slot.col!;
+    return slot.col;
   }
 }
 
@@ -885,18 +885,27 @@ interface ExtractOptions {
   loadId: string;
   dir: string;
   batchRows: number;
-  primaryKey: string[] | null; // set when every root row needs one (merge)
-  rootIds: boolean; // add _dlt_root_id to child tables (merge)
-  /** Root _dlt_id: random; a hash of the primary key (upsert: a row keeps its id); a hash of the row (scd2: the id is the version). */
-  ids: 'random' | 'key' | 'content';
-  /** scd2: the root table gets _dlt_valid_from / _dlt_valid_to (filled at load, not in the files). */
-  validity: boolean;
   /** dlt's max_table_nesting: levels of objects and lists flattened before the rest is kept as JSON. */
   maxNesting: number;
-  /** Write `_dlt_seq`, the arrival order of root rows, for merge to keep the last row of a key. */
-  sequence: boolean;
   /** Called with each loader file as soon as it is written. */
-  onFile?(table: TableSchema, path: string): void;
+  onFile(table: TableSchema, path: string): void;
+}
+
+/** What the disposition and merge strategy ask of the rows, as in dlt. */
+function rowRules(plan: Plan) {
+  const strategy = plan.disposition === 'merge' ? plan.mergeStrategy : null;
+  return {
+    /** Every root row needs these (merge by key). */
+    primaryKey: strategy && strategy !== 'scd2' ? plan.primaryKey : null,
+    /** Child rows carry _dlt_root_id, so a merge finds the children of a replaced row. */
+    rootIds: !!strategy && strategy !== 'scd2',
+    /** Root _dlt_id: random; a hash of the key (upsert: a row keeps its id); a hash of the row (scd2: the id is the version). */
+    ids: strategy === 'upsert' ? 'key' : strategy === 'scd2' ? 'content' : ('random' as 'random' | 'key' | 'content'),
+    /** scd2: the root table gets _dlt_valid_from / _dlt_valid_to (set at load, not in the files). */
+    validity: strategy === 'scd2',
+    /** Root files carry _dlt_seq (arrival order), for merge to keep the last row of a key. */
+    sequence: !!strategy,
+  };
 }
 const VALIDITY = ['_dlt_valid_from', '_dlt_valid_to'];
 /** Columns the normalizer writes; the same keys in source data are not loaded over them. */
@@ -906,12 +915,17 @@ const BATCH_MAX_BYTES = 256 * 1024 * 1024;
 /** Streams rows into table buffers, writing a Parquet file whenever a buffer fills. */
 export class Extractor {
   private buffers = new Map<string, TableBuffer>();
+  private readonly rules: ReturnType<typeof rowRules>;
+  private readonly root: string;
   private rootIds = new RowIds();
   private childIds = new RowIds();
   private sourceRow = 0;
   private rootSeq = 0;
   private writes: Promise<void>[] = [];
-  constructor(readonly root: string, readonly schema: Schema, readonly opts: ExtractOptions, private writer: ParquetWriter) {}
+  constructor(plan: Plan, readonly schema: Schema, readonly opts: ExtractOptions, private writer: ParquetWriter) {
+    this.rules = rowRules(plan);
+    this.root = plan.table;
+  }
 
   add(row: unknown): void {
     this.sourceRow++;
@@ -921,17 +935,17 @@ export class Extractor {
     const id = this.rootId(row);
     this.walk(buf, row, '', id, id, this.opts.maxNesting);
     for (const name of ['_dlt_load_id', '_dlt_id']) if (!buf.schema.columns.has(name)) buf.schema.columns.set(name, { type: 'text', stored: false, exactInDouble: true });
-    if (this.opts.ids !== 'random') this.put(buf, buf.slot('_dlt_id'), '_dlt_id', id);
+    if (this.rules.ids !== 'random') this.put(buf, buf.slot('_dlt_id'), '_dlt_id', id);
     else if (id) buf.givenIds.set(buf.row, id);
-    if (this.opts.primaryKey) this.requireKey(buf);
+    if (this.rules.primaryKey) this.requireKey(buf);
     this.endRow(buf);
   }
 
   private rootId(row: Row): string {
-    if (this.opts.ids === 'random') return typeof row._dlt_id === 'string' && row._dlt_id ? row._dlt_id : ''; // dlt keeps an id the data brings; '' is made from the row number, when needed
-    if (this.opts.ids === 'content') return digest128(sortedJson(Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('_dlt')))), 10);
+    if (this.rules.ids === 'random') return typeof row._dlt_id === 'string' && row._dlt_id ? row._dlt_id : ''; // dlt keeps an id the data brings; '' is made from the row number, when needed
+    if (this.rules.ids === 'content') return digest128(sortedJson(Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('_dlt')))), 10);
     const keyOf = (column: string) => Object.keys(row).find((k) => normalizeKey(k) === column);
-    return digest128(sortedJson(Object.fromEntries(this.opts.primaryKey!.map((c) => [c, row[keyOf(c) ?? c] ?? null]))), 10);
+    return digest128(sortedJson(Object.fromEntries(this.rules.primaryKey!.map((c) => [c, row[keyOf(c) ?? c] ?? null]))), 10);
   }
 
   /** Set when a batch was handed to the writer: the caller should let the writer and loader catch up. */
@@ -948,7 +962,7 @@ export class Extractor {
     for (const buf of this.buffers.values()) if (buf.row > 0) this.flush(buf);
     await Promise.all(this.writes.splice(0));
     const columns = this.schema.get(this.root)?.columns;
-    if (this.opts.validity && columns)
+    if (this.rules.validity && columns)
       for (const name of VALIDITY) if (!columns.has(name)) columns.set(name, { type: 'timestamp', stored: false, exactInDouble: false });
     const tables = new Map([...this.buffers.values()].map((b) => [b.schema.name, { files: b.files, rows: b.total }]));
     return { loadId: this.opts.loadId, dir: this.opts.dir, schema: this.schema, tables };
@@ -960,7 +974,7 @@ export class Extractor {
       let schema = this.schema.get(name);
       if (!schema) this.schema.set(name, (schema = { name, parent, columns: new Map() }));
       this.buffers.set(name, (buf = new TableBuffer(schema, this.buffers.size)));
-      if (parent !== null && this.opts.ids === 'key') buf.rootSeqs = new Float64Array(buf.capacity);
+      if (parent !== null && this.rules.ids === 'key') buf.rootSeqs = new Float64Array(buf.capacity);
     }
     return buf;
   }
@@ -985,11 +999,11 @@ export class Extractor {
     if (!rootId) parentId = rootId = this.rootIds.id(this.rootSeq); // the root row's id, made now that a child needs it
     items.forEach((item, idx) => {
       // with hashed root ids, a child's id follows from its parent's, as dlt makes it
-      const id = this.opts.ids === 'random' ? this.childIds.id() : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
+      const id = this.rules.ids === 'random' ? this.childIds.id() : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
       if (isRecord(item)) this.walk(child, item, '', id, rootId, depth);
       else if (Array.isArray(item) && depth > 0) this.walkList(child, 'list', item, id, rootId, depth - 1); // dlt's row for a list inside a list
       else this.put(child, child.slot('value'), 'value', item);
-      if (this.opts.rootIds) this.put(child, child.slot('_dlt_root_id'), '_dlt_root_id', rootId);
+      if (this.rules.rootIds) this.put(child, child.slot('_dlt_root_id'), '_dlt_root_id', rootId);
       this.put(child, child.slot('_dlt_parent_id'), '_dlt_parent_id', parentId);
       this.put(child, child.slot('_dlt_list_idx'), '_dlt_list_idx', idx);
       this.put(child, child.slot('_dlt_id'), '_dlt_id', id);
@@ -1002,7 +1016,7 @@ export class Extractor {
     let info = slot.info;
     let t = typeof v === 'string' && info?.type === 'text' ? 'text' : typeOf(v); // any string fits text: no need to parse it
     if (t === null) {
-      if (info && this.opts.ids === 'key') (buf.schema.present ??= new Set()).add(slot.name); // to upsert, an explicit null says something
+      if (info && this.rules.ids === 'key') (buf.schema.present ??= new Set()).add(slot.name); // to upsert, an explicit null says something
       return; // nulls are the default; a column that only ever sees nulls is never created
     }
     buf.claim(slot, key, this.sourceRow);
@@ -1011,7 +1025,7 @@ export class Extractor {
     if (info.type !== t && !fits(info.type, t, v)) {
       if (info.type === 'bigint' && t === 'double' && !info.stored && info.exactInDouble) {
         info.type = 'double';
-        if (slot.colBatch === buf.batch) slot.col!.widenToDouble(buf.row);
+        slot.col?.widenToDouble(buf.row);
       } else {
         if (typeof v === 'string') t = 'text'; // a string is kept verbatim, even one that looks like a date
         target = buf.slot(`${slot.name}__v_${t}`);
@@ -1020,16 +1034,16 @@ export class Extractor {
       }
     }
     if (t === 'bigint' && typeof v === 'bigint' && (v > 2n ** 53n || v < -(2n ** 53n))) info.exactInDouble = false;
-    const col = target.colBatch === buf.batch ? target.col! : buf.column(target, info.type as DataType);
+    const col = target.col ?? buf.column(target, info.type as DataType);
     buf.bytes += col.write(buf.row, t, v);
   }
 
   private requireKey(buf: TableBuffer): void {
-    for (const key of this.opts.primaryKey!) {
+    for (const key of this.rules.primaryKey!) {
       const slot = buf.slots.get(key);
-      if (!slot || slot.lastRow !== buf.total || slot.colBatch !== buf.batch || !(slot.col!.valid[buf.row >> 3]! & (1 << (buf.row & 7))))
+      if (!slot?.col || slot.lastRow !== buf.total || !(slot.col.valid[buf.row >> 3]! & (1 << (buf.row & 7))))
         throw new FlightError(
-          `source row ${this.sourceRow} has no value for primary key column "${key}" (PRIMARY_KEY=${this.opts.primaryKey!.join(',')})` +
+          `source row ${this.sourceRow} has no value for primary key column "${key}" (PRIMARY_KEY=${this.rules.primaryKey!.join(',')})` +
             (buf.schema.columns.has(`${key}__v_text`) ? ' of its type' : '') +
             '; merge needs a key on every row: fix the source, or use WRITE_DISPOSITION=append',
         );
@@ -1054,19 +1068,18 @@ export class Extractor {
     const present = (buf.schema.present ??= new Set());
     for (const slot of buf.active) present.add(slot.name);
     if (buf.schema.parent === null) present.add('_dlt_load_id');
-    if (buf.schema.parent === null && this.opts.ids === 'random') columns.push(['_dlt_id', this.rootIds.column(buf.total - buf.row, buf.row, buf.givenIds)]);
+    if (buf.schema.parent === null && this.rules.ids === 'random') columns.push(['_dlt_id', this.rootIds.column(buf.total - buf.row, buf.row, buf.givenIds)]);
     buf.givenIds.clear();
-    if (buf.schema.parent === null && this.opts.sequence) columns.push(['_dlt_seq', int64Column(buf.row, (i) => buf.total - buf.row + i)]);
+    if (buf.schema.parent === null && this.rules.sequence) columns.push(['_dlt_seq', int64Column(buf.row, (i) => buf.total - buf.row + i)]);
     else if (buf.rootSeqs) columns.push(['_dlt_root_seq', int64Column(buf.row, (i) => buf.rootSeqs![i]!)]);
     const constants: [string, string][] = buf.schema.parent === null ? [['_dlt_load_id', this.opts.loadId]] : [];
     this.flushed = true;
-    const written = this.writer.write(path, batchToIpc(columns, buf.row, constants)).then(() => this.opts.onFile?.(buf.schema, path));
+    const written = this.writer.write(path, batchToIpc(columns, buf.row, constants)).then(() => this.opts.onFile(buf.schema, path));
     this.writes.push(written);
     written.catch(() => {}); // reported by finish() or keepUp()
     buf.files.push(path);
     for (const slot of buf.active) slot.col = undefined;
     [buf.active, buf.row, buf.bytes] = [[], 0, 0];
-    buf.batch++;
   }
 }
 
@@ -1196,7 +1209,9 @@ export class Loader {
   /** The staging table of each table of the run (replace, merge). */
   private stages = new Map<string, string>();
 
-  constructor(private dest: Destination, private plan: Plan, private disposition: Config['WRITE_DISPOSITION'], schema: Schema) {
+  private readonly disposition: Plan['disposition'];
+  constructor(private dest: Destination, private plan: Plan, schema: Schema) {
+    this.disposition = plan.disposition;
     for (const t of schema.values()) this.known.set(dest.table(t.name), new Map([...t.columns].map(([n, c]) => [n, c.type])));
   }
 
@@ -1631,18 +1646,11 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
     say(step, 'running', { effect: `table:${target}` });
     await dest.run('BEGIN TRANSACTION'); // state and schema are read in the load's own transaction
     const state = await loadState(dest, plan);
-    const merge = config.WRITE_DISPOSITION === 'merge';
     const schema = await readSchema(dest, plan);
-    loader = new Loader(dest, plan, config.WRITE_DISPOSITION, schema);
+    loader = new Loader(dest, plan, schema);
     await loader.begin();
-    const extractor = new Extractor(plan.table, schema, {
-      loadId, dir: workDir, batchRows: config.BATCH_ROWS,
-      primaryKey: merge && plan.mergeStrategy !== 'scd2' ? plan.primaryKey : null,
-      rootIds: merge && plan.mergeStrategy !== 'scd2',
-      ids: !merge || plan.mergeStrategy === 'delete-insert' ? 'random' : plan.mergeStrategy === 'upsert' ? 'key' : 'content',
-      validity: merge && plan.mergeStrategy === 'scd2',
-      sequence: merge,
-      maxNesting: config.MAX_TABLE_NESTING,
+    const extractor = new Extractor(plan, schema, {
+      loadId, dir: workDir, batchRows: config.BATCH_ROWS, maxNesting: config.MAX_TABLE_NESTING,
       onFile: (table, path) => loader!.add(table, path),
     }, (writer = new ParquetWriter()));
     const ctx: SourceContext = {
