@@ -454,10 +454,12 @@ export const SQL_TYPES: Record<DataType, string> = {
   bigint: 'BIGINT', double: 'DOUBLE', bool: 'BOOLEAN', text: 'VARCHAR',
   timestamp: 'TIMESTAMPTZ', date: 'DATE', decimal: 'DECIMAL(38,0)', json: 'JSON',
 };
-const fromSqlType = (sql: string): ColumnType =>
-  (({ BIGINT: 'bigint', DOUBLE: 'double', BOOLEAN: 'bool', VARCHAR: 'text', 'TIMESTAMP WITH TIME ZONE': 'timestamp', DATE: 'date', 'DECIMAL(38,0)': 'decimal', JSON: 'json' }) as Record<string, DataType>)[sql] ?? 'other';
+const FROM_SQL = new Map(Object.entries(SQL_TYPES).map(([t, sql]) => [sql === 'TIMESTAMPTZ' ? 'TIMESTAMP WITH TIME ZONE' : sql, t as DataType]));
+const fromSqlType = (sql: string): ColumnType => FROM_SQL.get(sql) ?? 'other'; // as information_schema spells it
 
 export interface ColumnInfo { type: ColumnType; stored: boolean; exactInDouble: boolean }
+/** A column this run adds. */
+const newColumn = (type: DataType): ColumnInfo => ({ type, stored: false, exactInDouble: true });
 export interface TableSchema {
   name: string;
   parent: string | null;
@@ -791,7 +793,6 @@ function constantUtf8(value: string, rows: number): arrow.Data {
 /** What extract hands to load, as dlt's load package: the files of each table and a load id. */
 export interface LoadPackage {
   loadId: string;
-  dir: string;
   schema: Schema;
   tables: Map<string, { files: string[]; rows: number }>;
 }
@@ -934,7 +935,7 @@ export class Extractor {
     this.rootSeq = buf.total;
     const id = this.rootId(row);
     this.walk(buf, row, '', id, id, this.opts.maxNesting);
-    for (const name of ['_dlt_load_id', '_dlt_id']) if (!buf.schema.columns.has(name)) buf.schema.columns.set(name, { type: 'text', stored: false, exactInDouble: true });
+    if (buf.total === 0) for (const name of ['_dlt_load_id', '_dlt_id']) if (!buf.schema.columns.has(name)) buf.schema.columns.set(name, newColumn('text'));
     if (this.rules.ids !== 'random') this.put(buf, buf.slot('_dlt_id'), '_dlt_id', id);
     else if (id) buf.givenIds.set(buf.row, id);
     if (this.rules.primaryKey) this.requireKey(buf);
@@ -963,9 +964,9 @@ export class Extractor {
     await Promise.all(this.writes.splice(0));
     const columns = this.schema.get(this.root)?.columns;
     if (this.rules.validity && columns)
-      for (const name of VALIDITY) if (!columns.has(name)) columns.set(name, { type: 'timestamp', stored: false, exactInDouble: false });
+      for (const name of VALIDITY) if (!columns.has(name)) columns.set(name, newColumn('timestamp'));
     const tables = new Map([...this.buffers.values()].map((b) => [b.schema.name, { files: b.files, rows: b.total }]));
-    return { loadId: this.opts.loadId, dir: this.opts.dir, schema: this.schema, tables };
+    return { loadId: this.opts.loadId, schema: this.schema, tables };
   }
 
   private table(name: string, parent: string | null): TableBuffer {
@@ -1020,7 +1021,7 @@ export class Extractor {
       return; // nulls are the default; a column that only ever sees nulls is never created
     }
     buf.claim(slot, key, this.sourceRow);
-    if (!info) buf.schema.columns.set(slot.name, (slot.info = info = { type: t, stored: false, exactInDouble: true }));
+    if (!info) buf.schema.columns.set(slot.name, (slot.info = info = newColumn(t)));
     let target = slot;
     if (info.type !== t && !fits(info.type, t, v)) {
       if (info.type === 'bigint' && t === 'double' && !info.stored && info.exactInDouble) {
@@ -1030,7 +1031,7 @@ export class Extractor {
         if (typeof v === 'string') t = 'text'; // a string is kept verbatim, even one that looks like a date
         target = buf.slot(`${slot.name}__v_${t}`);
         info = target.info;
-        if (!info || !fits(info.type, t, v)) buf.schema.columns.set(target.name, (target.info = info = { type: t, stored: false, exactInDouble: true }));
+        if (!info || !fits(info.type, t, v)) buf.schema.columns.set(target.name, (target.info = info = newColumn(t)));
       }
     }
     if (t === 'bigint' && typeof v === 'bigint' && (v > 2n ** 53n || v < -(2n ** 53n))) info.exactInDouble = false;
@@ -1245,8 +1246,11 @@ export class Loader {
       for (const table of tables) await this.dest.run(`DELETE FROM ${this.dest.table(table.name)}`); // child tables too, as dlt
       for (const [name, stage] of this.stages) this.counts.set(name, await this.dest.run(`INSERT INTO ${this.dest.table(name)} BY NAME SELECT * FROM ${stage}`));
     }
-    if (this.disposition === 'merge' && this.stages.has(this.plan.table))
-      for (const [table, n] of await MERGE[this.plan.mergeStrategy](this.dest, pkg, this.plan, tables, this.stages)) this.counts.set(table, n);
+    if (this.disposition === 'merge' && this.stages.has(this.plan.table)) {
+      await stageRoot(this.dest, this.plan, this.stages, this.plan.mergeStrategy === 'scd2' ? ['_dlt_id'] : this.plan.primaryKey);
+      await MERGE[this.plan.mergeStrategy](this.dest, pkg, this.plan, { tables, stages: this.stages, counts: this.counts });
+      await this.dest.run(`DROP TABLE ${STAGE}`);
+    }
     for (const stage of this.stages.values()) await this.dest.run(`DROP TABLE ${stage}`);
     await recordLoad(this.dest, pkg, this.plan.schemaName);
     await beforeCommit(this.counts);
@@ -1299,7 +1303,7 @@ export class Loader {
 // Merge strategies, as dlt's (see README): each runs inside the load transaction and returns rows
 // written per table. The run's root rows are staged once, one row per key, the last one the
 // source yielded winning; `DELETE_COLUMN` marks rows whose key is to be removed.
-type MergeStrategy = (dest: Destination, pkg: LoadPackage, plan: Plan, tables: TableSchema[], stages: Map<string, string>) => Promise<Map<string, number>>;
+type MergeStrategy = (dest: Destination, pkg: LoadPackage, plan: Plan, run: { tables: TableSchema[]; stages: Map<string, string>; counts: Map<string, number> }) => Promise<void>;
 
 async function stageRoot(dest: Destination, plan: Plan, stages: Map<string, string>, partitionBy: string[]): Promise<void> {
   await dest.run(`CREATE OR REPLACE TEMP TABLE _flight_stage AS SELECT * FROM ${stages.get(plan.table)} QUALIFY row_number() OVER (PARTITION BY ${partitionBy.map(q).join(', ')} ORDER BY _dlt_seq DESC) = 1`);
@@ -1330,22 +1334,16 @@ async function insertStagedChildren(dest: Destination, pkg: LoadPackage, plan: P
 
 const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
   /** dlt's default: delete every staged key, insert the staged rows (minus those marked deleted). */
-  async 'delete-insert'(dest, pkg, plan, tables, stages) {
-    const counts = new Map<string, number>();
+  async 'delete-insert'(dest, pkg, plan, { tables, stages, counts }) {
     const root = dest.table(plan.table);
-    await stageRoot(dest, plan, stages, plan.primaryKey);
     await deleteChildrenOfStagedKeys(dest, plan, tables);
     await dest.run(`DELETE FROM ${root} AS d USING ${STAGE} AS s WHERE ${keyMatch(plan, 'd', 's')}`);
     counts.set(plan.table, await dest.run(`INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq) FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`));
     await insertStagedChildren(dest, pkg, plan, stages, counts, '_dlt_root_id');
-    await dest.run(`DROP TABLE ${STAGE}`);
-    return counts;
   },
 
   /** Update matching keys in place (columns no row of the run brought keep their values), insert new keys. */
-  async upsert(dest, pkg, plan, tables, stages) {
-    const counts = new Map<string, number>();
-    await stageRoot(dest, plan, stages, plan.primaryKey);
+  async upsert(dest, pkg, plan, { tables, stages, counts }) {
     const brought = [...(pkg.schema.get(plan.table)?.present ?? [])].filter((c) => pkg.schema.get(plan.table)?.columns.get(c)?.type !== 'other');
     const deleted = deletedSql(pkg, plan, 's');
     await deleteChildrenOfStagedKeys(dest, plan, tables);
@@ -1357,16 +1355,12 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
     );
     counts.set(plan.table, Number((await dest.rows(`SELECT count(*) AS n FROM ${STAGE} AS s WHERE NOT ${deleted}`))[0]?.n ?? 0));
     await insertStagedChildren(dest, pkg, plan, stages, counts, '_dlt_root_seq');
-    await dest.run(`DROP TABLE ${STAGE}`);
-    return counts;
   },
 
   /** History: a row is a version identified by its content hash; changed and vanished rows are closed, new versions opened, all at the load's instant. */
-  async scd2(dest, pkg, plan, _tables, stages) {
-    const counts = new Map<string, number>();
+  async scd2(dest, pkg, plan, { stages, counts }) {
     const root = dest.table(plan.table);
     const at = { at: loadInstant(pkg.loadId) };
-    await stageRoot(dest, plan, stages, ['_dlt_id']);
     const kept = `SELECT _dlt_id FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`;
     await dest.run(`UPDATE ${root} AS d SET _dlt_valid_to = CAST($at AS TIMESTAMPTZ) WHERE _dlt_valid_to IS NULL AND NOT EXISTS (${kept} AND s._dlt_id = d._dlt_id)`, at);
     counts.set(
@@ -1383,8 +1377,6 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
       const child = dest.table(name);
       counts.set(name, await dest.run(`INSERT INTO ${child} BY NAME SELECT * FROM ${stage} AS n WHERE NOT EXISTS (SELECT 1 FROM ${child} AS d WHERE d._dlt_id = n._dlt_id) QUALIFY row_number() OVER (PARTITION BY _dlt_id) = 1`));
     }
-    await dest.run(`DROP TABLE ${STAGE}`);
-    return counts;
   },
 };
 
@@ -1504,9 +1496,8 @@ export interface Incremental<T extends Cursor> {
 interface IncrementalState { initial_value?: unknown; last_value?: unknown; unique_hashes: string[]; start_value?: unknown }
 
 function compareCursor(a: Cursor, b: Cursor, path: string): number {
-  const [x, y] = [a, b];
-  if (typeof x !== typeof y) throw new FlightError(`incremental cursor "${path}": cannot compare ${JSON.stringify(String(a))} with ${JSON.stringify(String(b))} (different types)`);
-  return x < y ? -1 : x > y ? 1 : 0;
+  if (typeof a !== typeof b) throw new FlightError(`incremental cursor "${path}": cannot compare ${JSON.stringify(String(a))} with ${JSON.stringify(String(b))} (different types)`);
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export function makeIncremental<T extends Cursor>(state: Record<string, unknown>, cursorPath: string, options: IncrementalOptions<T> = {}): Incremental<T> {
