@@ -1647,33 +1647,13 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
     const ctx: SourceContext = {
       config,
       get state() {
-        return resourceState(state, plan); // created on first use, so a source that keeps none adds none
+        return resourceState(state, plan); // created on first use: a source that keeps none adds no entry
       },
       incremental: (cursorPath, options) => makeIncremental(ctx.state, cursorPath, options),
       getJson: http.getJson,
       progress: (done, total, effect) => ended || say('extract', 'running', { done, total, effect }),
     };
-    const rows = source(ctx);
-    const every1024Rows = async () => {
-      // A turn of the event loop: written files and DuckDB's finished loads are taken up and the next
-      // handed over, so Parquet writing and loading run while the next batch is built. keepUp waits
-      // when either falls behind.
-      await new Promise(setImmediate);
-      await extractor.keepUp();
-      await loader!.keepUp();
-    };
-    // a plain iterable is read without a promise per row
-    if (Symbol.iterator in rows) {
-      for (const row of rows) {
-        extractor.add(row);
-        if (++meter.rows % 1024 === 0 || extractor.flushed) await every1024Rows();
-      }
-    } else {
-      for await (const row of rows) {
-        extractor.add(row);
-        if (++meter.rows % 1024 === 0 || extractor.flushed) await every1024Rows();
-      }
-    }
+    await pump(source(ctx), extractor, loader, meter);
     const pkg = await extractor.finish();
     const extracted = pkg.tables.get(plan.table)?.rows ?? 0;
     say(step, 'ok', { rows: extracted, files: [...pkg.tables.values()].reduce((n, t) => n + t.files.length, 0) });
@@ -1753,6 +1733,31 @@ function progressMeter(terminal: { write(text: string): unknown } | null) {
     timer.unref();
   }
   return Object.assign(meter, { stop: () => (meter.step(null), clearInterval(timer)) });
+}
+
+/**
+ * Feeds the source's rows to the extractor (a plain iterable without a promise per row). Every 1024
+ * rows, and after each batch, the event loop gets a turn: written files and DuckDB's finished loads
+ * are taken up and the next handed over, so Parquet writing and loading run while the next batch is
+ * built; keepUp waits when either falls behind.
+ */
+async function pump(rows: Iterable<Row> | AsyncIterable<Row>, extractor: Extractor, loader: Loader, counter: { rows: number }): Promise<void> {
+  const turn = async () => {
+    await new Promise(setImmediate);
+    await extractor.keepUp();
+    await loader.keepUp();
+  };
+  if (Symbol.iterator in rows) {
+    for (const row of rows) {
+      extractor.add(row);
+      if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
+    }
+  } else {
+    for await (const row of rows) {
+      extractor.add(row);
+      if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
+    }
+  }
 }
 
 /** The working folder for this run's loader files; fails before the destination is touched. */
