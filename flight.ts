@@ -722,15 +722,16 @@ function batchToIpc(columns: [string, arrow.Data][], rows: number, constants: [s
 }
 
 // Parquet encoding runs on a worker thread, beside the normalizer, so the two use both cores; the
-// worker is this small script over parquet-wasm. Snappy, no dictionary, no statistics: measured 4-5x
-// faster to write than ZSTD with dictionaries, and as fast for DuckDB to read (README, Performance).
+// worker is this small script over parquet-wasm. No compression, dictionary or statistics: a loader
+// file lives for a moment on local disk, and these write 1.5x (Snappy) to 6x (ZSTD with dictionaries)
+// faster while DuckDB reads them as fast (`npx tsx bench/codecs.ts`; README, Performance).
 const PARQUET_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { writeFileSync } = require('node:fs');
 const pq = require(workerData.parquetWasm);
 parentPort.on('message', ({ path, ipc }) => {
   try {
-    const properties = new pq.WriterPropertiesBuilder().setCompression(pq.Compression.SNAPPY).setDictionaryEnabled(false).setStatisticsEnabled(pq.EnabledStatistics.None).build();
+    const properties = new pq.WriterPropertiesBuilder().setCompression(pq.Compression.UNCOMPRESSED).setDictionaryEnabled(false).setStatisticsEnabled(pq.EnabledStatistics.None).build();
     writeFileSync(path, pq.writeParquet(pq.Table.fromIPCStream(ipc), properties));
     parentPort.postMessage({ path });
   } catch (e) {
