@@ -433,36 +433,30 @@ export interface CliResult {
   durationMs: number;
 }
 
-/**
- * Run `flight.ts` as the CLI, with a minimal environment: PATH, HOME and TMPDIR from this
- * process (overridable) plus `env`. Nothing else is inherited, so a real MOTHERDUCK_TOKEN or
- * GITHUB_TOKEN never leaks into a test run.
- */
-export function runCli(
-  env: Env,
-  opts: { args?: string[]; cwd?: string; timeoutMs?: number } = {},
-): Promise<CliResult> {
-  const childEnv: Record<string, string> = {
+/** The minimal environment a child Flight gets (never a real token from this shell), plus `env`. */
+export function childEnv(env: Env): Record<string, string> {
+  const out: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: process.env.HOME ?? tmpdir(),
     TMPDIR: process.env.TMPDIR ?? tmpdir(),
   };
   for (const [k, v] of Object.entries(env)) {
-    if (v === undefined) delete childEnv[k];
-    else childEnv[k] = v;
+    if (v === undefined) delete out[k];
+    else out[k] = v;
   }
+  return out;
+}
+
+/** Runs node (with tsx) on `args` and collects its output; killed after `timeoutMs`. */
+function runNode(args: string[], env: Env, opts: { cwd?: string; timeoutMs: number }): Promise<CliResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, FLIGHT_PATH, ...(opts.args ?? [])], {
-      cwd: opts.cwd ?? PROJECT_ROOT,
-      env: childEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(process.execPath, ['--import', TSX_LOADER, ...args], { cwd: opts.cwd ?? PROJECT_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
     child.on('error', (err) => {
       clearTimeout(timer);
       reject(err);
@@ -474,39 +468,17 @@ export function runCli(
   });
 }
 
+/**
+ * Run the real CLI (`node --import tsx flight.ts ...args`) with a minimal environment: PATH, HOME,
+ * TMPDIR and the given keys only, so no real token from the developer's shell leaks in.
+ */
+export function runCli(env: Env, opts: { args?: string[]; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return runNode([FLIGHT_PATH, ...(opts.args ?? [])], env, { cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? 60_000 });
+}
+
 /** Run a snippet of ES module code in a fresh node (with tsx) and the same minimal environment. */
-export function runNodeScript(
-  code: string,
-  env: Env,
-  opts: { cwd?: string; timeoutMs?: number } = {},
-): Promise<CliResult> {
-  const childEnv: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-    HOME: process.env.HOME ?? tmpdir(),
-    TMPDIR: process.env.TMPDIR ?? tmpdir(),
-  };
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, '--input-type=module', '-e', code], {
-      cwd: opts.cwd ?? PROJECT_ROOT,
-      env: childEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, durationMs: performance.now() - started });
-    });
-  });
+export function runNodeScript(code: string, env: Env, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  return runNode(['--input-type=module', '-e', code], env, { cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? 30_000 });
 }
 
 // ---------------------------------------------------------------------------
