@@ -168,7 +168,7 @@ export function configHelp(format: 'text' | 'markdown' = 'text'): string {
   if (format === 'markdown')
     return ['| Key | Default | Purpose |', '|---|---|---|', ...keys.map((k) => `| \`${k.key}\` | ${k.shown.startsWith('(') ? k.shown : `\`${k.shown}\``} | ${k.help.replace(/[^\s(]*<\S*?>[^\s,;:)]*?(?=[.,;:)]*(\s|$))/g, '`$&`')} |`)].join('\n') + '\n';
   const lines = keys.map((k) => `  ${k.key.padEnd(22)} ${k.shown}\n  ${''.padEnd(22)} ${k.help}`);
-  return `Usage: npx tsx flight.ts [--help]\n\nConfig (environment variables, default shown):\n${lines.join('\n')}\n`;
+  return `Usage: npx tsx flight.ts           one run (or, with SCHEDULE_CRON, a run at each tick)\n       npx tsx flight.ts status    the last runs and the tables' row counts\n       npx tsx flight.ts --help\n\nConfig (environment variables, default shown):\n${lines.join('\n')}\n`;
 }
 
 /** What the config resolves to: where the data goes and under which (dlt-normalized) names. */
@@ -383,7 +383,7 @@ function createHttpClient(config: Config, redact: (t: string) => string): HttpCl
       }
       const waitS = failure.waitS ?? Math.min(30, 0.5 * 2 ** tries) * (0.75 + Math.random() / 2);
       if (tries >= config.HTTP_MAX_RETRIES)
-        throw new FlightError(redact(`${what}: gave up after ${tries + 1} attempts (HTTP_MAX_RETRIES=${config.HTTP_MAX_RETRIES}); last: ${failure.message} (GET ${url})`));
+        throw new FlightError(redact(`${what}: gave up after ${tries + 1} attempt${tries ? 's' : ''} (HTTP_MAX_RETRIES=${config.HTTP_MAX_RETRIES}); last: ${failure.message} (GET ${url})`));
       if (waitedS + waitS > config.HTTP_MAX_WAIT_S)
         throw new FlightError(redact(`${what}: ${failure.message}; waiting ${waitS.toFixed(1)}s more would exceed HTTP_MAX_WAIT_S=${config.HTTP_MAX_WAIT_S} (GET ${url})`));
       waitedS += waitS;
