@@ -114,7 +114,10 @@ export type Config = z.output<typeof ConfigSchema>;
 export type Env = Record<string, string | undefined>;
 type ConfigKey = keyof Config;
 const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
-const SECRET_KEYS = ['MOTHERDUCK_TOKEN', 'GITHUB_TOKEN'] as const;
+/** A key's default, help and secrecy, as its knob declares them. */
+const knobInfo = (key: ConfigKey) => z.globalRegistry.get(ConfigSchema.shape[key]) as KnobInfo;
+/** The values of the secret keys: what redaction masks. */
+const secretsOf = (config: Config) => CONFIG_KEYS.filter((k) => knobInfo(k).secret).map((k) => config[k] as string | undefined);
 
 /** Flights inject a secret as <secret_name>_<PARAM>; the bare names win when both are set. */
 function withSecretAliases(env: Env): Env {
@@ -136,21 +139,22 @@ export function parseConfig(rawEnv: Env): { config: Config } | { problems: strin
   const problems = result.success
     ? []
     : result.error.issues.map((issue) => {
-        const key = String(issue.path[0] ?? 'config') as ConfigKey;
-        const shown = SECRET_KEYS.includes(key as (typeof SECRET_KEYS)[number]) ? '(secret)' : JSON.stringify(env[key]?.trim() ?? '');
+        const key = String(issue.path[0]) as ConfigKey;
+        const shown = knobInfo(key).secret ? '(secret)' : JSON.stringify(env[key]?.trim() ?? '');
         return `${key}=${shown} ${issue.message}`;
       });
   if (env.GITHUB_TOKEN_ALIASES) problems.push(`several *_GITHUB_TOKEN variables are set (${env.GITHUB_TOKEN_ALIASES}); set GITHUB_TOKEN to choose one`);
-  problems.push(...combinationProblems((k) => blankToUndefined(env[k]) as string | undefined));
+  problems.push(...combinationProblems((k) => blankToUndefined(env[k])));
   return result.success && problems.length === 0 ? { config: result.data } : { problems };
 }
 
 /** Keys that are valid alone but not together; checked on the raw values so they join the other problems. */
 function combinationProblems(raw: (key: ConfigKey) => string | undefined): string[] {
   const problems: string[] = [];
-  const disposition = raw('WRITE_DISPOSITION') ?? 'merge';
+  const value = (key: ConfigKey) => raw(key) ?? knobInfo(key).fallback ?? '';
+  const disposition = value('WRITE_DISPOSITION');
   if (raw('DESTINATION') === 'motherduck' && !raw('MOTHERDUCK_TOKEN')) problems.push('DESTINATION="motherduck" needs MOTHERDUCK_TOKEN, which is not set');
-  const [dataset, table, ledger] = [snakeCase(raw('DATASET_NAME') ?? 'flights_demo_dlt'), normalizeKey(raw('TABLE_NAME') ?? 'github_repo_stats'), (raw('RUN_LEDGER_TABLE') ?? 'dlt_ingest_runs').toLowerCase()];
+  const [dataset, table, ledger] = [snakeCase(value('DATASET_NAME')), normalizeKey(value('TABLE_NAME')), value('RUN_LEDGER_TABLE').toLowerCase()];
   if (dataset === 'main' && (table === ledger || ledger.startsWith(`${table}__`)))
     problems.push(`TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} with DATASET_NAME="main" would load into the run ledger RUN_LEDGER_TABLE=${JSON.stringify(ledger)}; choose another name`);
   if (table.startsWith('_dlt')) problems.push(`TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} is a dlt metadata table name (_dlt...); choose another name`);
@@ -162,7 +166,7 @@ function combinationProblems(raw: (key: ConfigKey) => string | undefined): strin
 /** `--help` and the README's config table, generated from the schema so they cannot drift from it. */
 export function configHelp(format: 'text' | 'markdown' = 'text'): string {
   const keys = CONFIG_KEYS.map((key) => {
-    const info = z.globalRegistry.get(ConfigSchema.shape[key]) as KnobInfo;
+    const info = knobInfo(key);
     return { key, shown: info.secret ? '(secret)' : info.fallback ?? '(unset)', help: info.help };
   });
   if (format === 'markdown')
@@ -1599,7 +1603,7 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
   }
   const config = parsedConfig.config;
   const plan = planFor(config);
-  const redact = redactor([config.MOTHERDUCK_TOKEN, config.GITHUB_TOKEN]);
+  const redact = redactor(secretsOf(config));
   const meter = progressMeter(terminal);
   const effects = new Map<string, string | number | undefined>(); // a failed line repeats its step's effect
   const say = (step: string, status: string, fields: Fields = {}) => {
@@ -1831,7 +1835,7 @@ async function showStatus(env: Env): Promise<number> {
   }
   const dest = await openDestination(plan, parsed.config, true).catch((e: unknown) => e as Error);
   if (dest instanceof Error) {
-    console.error(redactor([parsed.config.MOTHERDUCK_TOKEN])(errorText(dest)));
+    console.error(redactor(secretsOf(parsed.config))(errorText(dest)));
     return 1;
   }
   try {

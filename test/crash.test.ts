@@ -8,6 +8,7 @@
 //   CRASH_LOOPS  kills per test run (default 6; a release check runs e.g. CRASH_LOOPS=100)
 //   CRASH_ROWS   root rows of a killed run (default 100000)
 //   CRASH_SEED   seed for the kill moments (default: random, printed as a diagnostic)
+import { prng } from '../bench/synthetic.ts'; // seeded, so a failing sequence of kill moments can be replayed with CRASH_SEED
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
@@ -22,18 +23,6 @@ const SEED = Number(process.env.CRASH_SEED || Math.floor(Math.random() * 2 ** 31
 const RECOVERY_ROWS = 50;
 const DISPOSITIONS = ['replace', 'merge', 'append'] as const;
 const MODES = ['any time', 'during extract', 'during load', 'right after commit'] as const;
-
-/** mulberry32: a small seeded PRNG, so a failing sequence of kill moments can be replayed with CRASH_SEED. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The fixture's row shape, for runs made in this process. */
 function rowsOf(run: number, n: number): SourceRow[] {
