@@ -216,8 +216,10 @@ type Fields = Record<string, string | number | undefined>;
 
 /** An error whose message is meant for the operator; exitCode 2 marks a config error. */
 export class FlightError extends Error {
-  constructor(message: string, readonly exitCode: 1 | 2 = 1) {
+  readonly exitCode: 1 | 2;
+  constructor(message: string, exitCode: 1 | 2 = 1) {
     super(message);
+    this.exitCode = exitCode;
   }
 }
 
@@ -324,8 +326,10 @@ const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 const RETRYABLE_NETWORK = /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_(SOCKET|CLOSED|CONNECT_TIMEOUT|HEADERS_TIMEOUT|BODY_TIMEOUT)|terminated|other side closed|TimeoutError|AbortError/i;
 
 class RetryableError extends Error {
-  constructor(message: string, readonly waitS?: number) {
+  readonly waitS?: number;
+  constructor(message: string, waitS?: number) {
     super(message);
+    this.waitS = waitS;
   }
 }
 
@@ -608,7 +612,9 @@ class ColumnBuffer {
   private end = 0; // bytes used
   private filled = 0; // rows whose offsets are set
 
-  constructor(public type: DataType, capacity: number) {
+  type: DataType;
+  constructor(type: DataType, capacity: number) {
+    this.type = type;
     this.physical = PHYSICAL[type];
     this.grow(capacity);
   }
@@ -852,7 +858,12 @@ class TableBuffer {
   rootSeqs: Float64Array | null = null;
   /** `_dlt_id`s the data brought, by row of the batch (other root ids are made from the row number). */
   givenIds = new Map<number, string>();
-  constructor(readonly schema: TableSchema, readonly index: number) {}
+  readonly schema: TableSchema;
+  readonly index: number;
+  constructor(schema: TableSchema, index: number) {
+    this.schema = schema;
+    this.index = index;
+  }
 
   slot(name: string): Slot {
     let slot = this.slots.get(name);
@@ -928,7 +939,11 @@ export class Extractor {
   private sourceRow = 0;
   private rootSeq = 0;
   private writes: Promise<void>[] = [];
-  constructor(plan: Plan, readonly schema: Schema, readonly opts: ExtractOptions, private writer: ParquetWriter) {
+  readonly schema: Schema;
+  readonly opts: ExtractOptions;
+  private readonly writer: ParquetWriter;
+  constructor(plan: Plan, schema: Schema, opts: ExtractOptions, writer: ParquetWriter) {
+    [this.schema, this.opts, this.writer] = [schema, opts, writer];
     this.rules = rowRules(plan);
     this.root = plan.table;
   }
@@ -1216,7 +1231,10 @@ export class Loader {
   private stages = new Map<string, string>();
 
   private readonly disposition: Plan['disposition'];
-  constructor(private dest: Destination, private plan: Plan, schema: Schema) {
+  private readonly dest: Destination;
+  private readonly plan: Plan;
+  constructor(dest: Destination, plan: Plan, schema: Schema) {
+    [this.dest, this.plan] = [dest, plan];
     this.disposition = plan.disposition;
     for (const t of schema.values()) this.known.set(dest.table(t.name), new Map([...t.columns].map(([n, c]) => [n, c.type])));
   }
