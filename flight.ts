@@ -36,14 +36,17 @@ import * as arrow from 'apache-arrow';
 import { Agent, interceptors, request } from 'undici';
 import { z } from 'zod';
 
-// ─── Knobs ──────────────────────────────────────────────────────────────────────────────────────
+// ─── Knobs ───────────────────────────
 // The config schema is the single source of truth: the Config type, the defaults, `--help` and
 // the README table all come from it. Every value arrives as an environment variable; values are
 // trimmed and an empty value means the default.
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const identifier = z.string().regex(IDENTIFIER, 'must be a letter or _ followed by letters, digits or _');
-const RESERVED_NAMES = { catalog: new Set(['main', 'temp', 'system', 'memory']), schema: new Set(['information_schema', 'pg_catalog']) };
+const RESERVED_NAMES = {
+  catalog: new Set(['main', 'temp', 'system', 'memory']),
+  schema: new Set(['information_schema', 'pg_catalog']),
+};
 const REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/; // no `.` or `..`: it goes into a URL path
 
 /** A comma-separated list whose entries are trimmed; empty entries and duplicates are errors. */
@@ -54,8 +57,10 @@ const list = (entry: z.ZodString, what: string) =>
     for (const item of items) {
       const parsed = entry.safeParse(item);
       if (item === '') ctx.addIssue({ code: 'custom', message: `has an empty ${what} (check the commas)` });
-      else if (!parsed.success) ctx.addIssue({ code: 'custom', message: `${what} ${JSON.stringify(item)} ${parsed.error.issues[0]?.message}` });
-      else if (seen.has(item.toLowerCase())) ctx.addIssue({ code: 'custom', message: `lists ${what} ${JSON.stringify(item)} twice` });
+      else if (!parsed.success)
+        ctx.addIssue({ code: 'custom', message: `${what} ${JSON.stringify(item)} ${parsed.error.issues[0]?.message}` });
+      else if (seen.has(item.toLowerCase()))
+        ctx.addIssue({ code: 'custom', message: `lists ${what} ${JSON.stringify(item)} twice` });
       seen.add(item.toLowerCase());
     }
     return items;
@@ -77,39 +82,132 @@ type KnobInfo = { help: string; fallback?: string; secret?: boolean };
 const blankToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined);
 /** One config key: its schema, its default (parsed like any value) and its --help line. */
 function knob<T extends z.ZodType>(schema: T, fallback: string, help: string) {
-  return z.preprocess(blankToUndefined, schema.prefault(fallback as z.input<T>)).meta({ help, fallback } satisfies KnobInfo);
+  return z
+    .preprocess(blankToUndefined, schema.prefault(fallback as z.input<T>))
+    .meta({ help, fallback } satisfies KnobInfo);
 }
 /** A key without a default; a secret is never printed and never stored. */
 const optional = <T extends z.ZodType>(schema: T, help: string, secret = false) =>
   z.preprocess(blankToUndefined, schema.optional()).meta({ help, secret } satisfies KnobInfo);
 
-export const ConfigSchema = z
-  .object({
-    DESTINATION: knob(z.enum(['auto', 'local', 'motherduck']), 'auto', 'Where to load: auto (MotherDuck when MOTHERDUCK_TOKEN is set, else local), local or motherduck.'),
-    DESTINATION_DATABASE: knob(identifier.refine((n) => !RESERVED_NAMES.catalog.has(n.toLowerCase()), 'is a name DuckDB keeps for itself (main, temp, system, memory)'), 'flights_demo', 'MotherDuck database, or the local file name (<name>.duckdb); every table is addressed as <database>.<dataset>.<table>.'),
-    DATASET_NAME: knob(identifier.refine((n) => !RESERVED_NAMES.schema.has(n.toLowerCase()), 'is a schema DuckDB keeps for itself (information_schema, pg_catalog)'), 'flights_demo_dlt', 'Schema (dlt dataset) that holds the loaded tables and dlt metadata tables; snake_cased as dlt does.'),
-    TABLE_NAME: knob(identifier, 'github_repo_stats', 'Table the source rows load into; snake_cased as dlt does. Lists in rows become child tables <table>__<field>.'),
-    WRITE_DISPOSITION: knob(z.enum(['merge', 'append', 'replace']), 'merge', 'merge (upsert on PRIMARY_KEY), append (add rows) or replace (swap the table contents).'),
-    PRIMARY_KEY: knob(list(identifier, 'column'), 'repo', 'Primary key column(s) for merge; a comma-separated list is a compound key.'),
-    MERGE_STRATEGY: knob(z.enum(['delete-insert', 'upsert', 'scd2']), 'delete-insert', 'With merge: delete-insert (replace rows by key), upsert (update in place, via MERGE INTO) or scd2 (keep every version with validity ranges).'),
-    DELETE_COLUMN: optional(identifier, 'With merge: a column that marks a row as deleted (true, or any non-null value for non-boolean columns); merge removes its key.'),
-    PIPELINE_NAME: knob(identifier, 'flights_dlt_ingest', 'Pipeline name recorded in the ledger and dlt state.'),
-    RUN_LEDGER_TABLE: knob(identifier, 'dlt_ingest_runs', 'Run ledger table, <database>.main.<name>: one row per run, failed runs included.'),
-    LOCAL_DATA_DIR: knob(z.string(), './data', 'Folder of the local DuckDB file <LOCAL_DATA_DIR>/<DESTINATION_DATABASE>.duckdb (created when missing).'),
-    DUCKDB_MEMORY_LIMIT: knob(z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must be a size like 256MB or 2GB'), '256MB', "DuckDB's memory limit; above it DuckDB evicts written blocks and spills to disk, so memory stays flat on large loads."),
-    LOCK_TIMEOUT_S: knob(number(0, 86_400), '30', 'How long a run waits for another run that holds the local database file before it fails.'),
-    GITHUB_REPOS: knob(list(z.string().regex(REPO, 'is not owner/name'), 'repo'), 'duckdb/duckdb,motherduckdb/motherduck-docs,dlt-hub/dlt', 'Demo source: comma-separated owner/name repositories to fetch.'),
-    GITHUB_API_URL: knob(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }), 'https://api.github.com', 'Demo source: GitHub API base URL (GitHub Enterprise, or a local stand-in).'),
-    GITHUB_CONCURRENCY: knob(number(1, 32, true), '4', 'Demo source: requests in flight at once (GitHub asks for few concurrent requests).'),
-    HTTP_TIMEOUT_S: knob(number(0.1, 600), '30', 'Seconds one HTTP request may take, headers and body.'),
-    HTTP_MAX_RETRIES: knob(number(0, 20, true), '5', 'Retries of one request after 5xx, 429, rate limits or network errors.'),
-    HTTP_MAX_WAIT_S: knob(number(0, 3_600), '60', 'Total seconds a run may spend waiting between retries (backoff, Retry-After, rate-limit reset) before it fails.'),
-    MAX_TABLE_NESTING: knob(number(0, 1000, true), '1000', 'Levels of nested objects and lists that are flattened into columns and child tables (as dlt); deeper ones are stored as JSON.'),
-    SCHEDULE_CRON: optional(cronExpression, 'Keep running and start a run at each tick of this 5-field UTC cron expression (as a Flight schedule, e.g. 15 7 * * *); unset: run once.'),
-    BATCH_ROWS: knob(number(1, 10_000_000, true), '122880', "Rows per Arrow record batch and Parquet loader file, per table; the default is DuckDB's row group size, measured fastest (memory use grows with it)."),
-    MOTHERDUCK_TOKEN: optional(z.string(), 'MotherDuck access token (secret, injected by Flights); also read from motherduck_token.', true),
-    GITHUB_TOKEN: optional(z.string(), 'Optional GitHub token for a higher rate limit (secret); a single <secret>_GITHUB_TOKEN works too.', true),
-  });
+export const ConfigSchema = z.object({
+  DESTINATION: knob(
+    z.enum(['auto', 'local', 'motherduck']),
+    'auto',
+    'Where to load: auto (MotherDuck when MOTHERDUCK_TOKEN is set, else local), local or motherduck.',
+  ),
+  DESTINATION_DATABASE: knob(
+    identifier.refine(
+      (n) => !RESERVED_NAMES.catalog.has(n.toLowerCase()),
+      'is a name DuckDB keeps for itself (main, temp, system, memory)',
+    ),
+    'flights_demo',
+    'MotherDuck database, or the local file name (<name>.duckdb); every table is addressed as <database>.<dataset>.<table>.',
+  ),
+  DATASET_NAME: knob(
+    identifier.refine(
+      (n) => !RESERVED_NAMES.schema.has(n.toLowerCase()),
+      'is a schema DuckDB keeps for itself (information_schema, pg_catalog)',
+    ),
+    'flights_demo_dlt',
+    'Schema (dlt dataset) that holds the loaded tables and dlt metadata tables; snake_cased as dlt does.',
+  ),
+  TABLE_NAME: knob(
+    identifier,
+    'github_repo_stats',
+    'Table the source rows load into; snake_cased as dlt does. Lists in rows become child tables <table>__<field>.',
+  ),
+  WRITE_DISPOSITION: knob(
+    z.enum(['merge', 'append', 'replace']),
+    'merge',
+    'merge (upsert on PRIMARY_KEY), append (add rows) or replace (swap the table contents).',
+  ),
+  PRIMARY_KEY: knob(
+    list(identifier, 'column'),
+    'repo',
+    'Primary key column(s) for merge; a comma-separated list is a compound key.',
+  ),
+  MERGE_STRATEGY: knob(
+    z.enum(['delete-insert', 'upsert', 'scd2']),
+    'delete-insert',
+    'With merge: delete-insert (replace rows by key), upsert (update in place, via MERGE INTO) or scd2 (keep every version with validity ranges).',
+  ),
+  DELETE_COLUMN: optional(
+    identifier,
+    'With merge: a column that marks a row as deleted (true, or any non-null value for non-boolean columns); merge removes its key.',
+  ),
+  PIPELINE_NAME: knob(identifier, 'flights_dlt_ingest', 'Pipeline name recorded in the ledger and dlt state.'),
+  RUN_LEDGER_TABLE: knob(
+    identifier,
+    'dlt_ingest_runs',
+    'Run ledger table, <database>.main.<name>: one row per run, failed runs included.',
+  ),
+  LOCAL_DATA_DIR: knob(
+    z.string(),
+    './data',
+    'Folder of the local DuckDB file <LOCAL_DATA_DIR>/<DESTINATION_DATABASE>.duckdb (created when missing).',
+  ),
+  DUCKDB_MEMORY_LIMIT: knob(
+    z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must be a size like 256MB or 2GB'),
+    '256MB',
+    "DuckDB's memory limit; above it DuckDB evicts written blocks and spills to disk, so memory stays flat on large loads.",
+  ),
+  LOCK_TIMEOUT_S: knob(
+    number(0, 86_400),
+    '30',
+    'How long a run waits for another run that holds the local database file before it fails.',
+  ),
+  GITHUB_REPOS: knob(
+    list(z.string().regex(REPO, 'is not owner/name'), 'repo'),
+    'duckdb/duckdb,motherduckdb/motherduck-docs,dlt-hub/dlt',
+    'Demo source: comma-separated owner/name repositories to fetch.',
+  ),
+  GITHUB_API_URL: knob(
+    z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+    'https://api.github.com',
+    'Demo source: GitHub API base URL (GitHub Enterprise, or a local stand-in).',
+  ),
+  GITHUB_CONCURRENCY: knob(
+    number(1, 32, true),
+    '4',
+    'Demo source: requests in flight at once (GitHub asks for few concurrent requests).',
+  ),
+  HTTP_TIMEOUT_S: knob(number(0.1, 600), '30', 'Seconds one HTTP request may take, headers and body.'),
+  HTTP_MAX_RETRIES: knob(
+    number(0, 20, true),
+    '5',
+    'Retries of one request after 5xx, 429, rate limits or network errors.',
+  ),
+  HTTP_MAX_WAIT_S: knob(
+    number(0, 3_600),
+    '60',
+    'Total seconds a run may spend waiting between retries (backoff, Retry-After, rate-limit reset) before it fails.',
+  ),
+  MAX_TABLE_NESTING: knob(
+    number(0, 1000, true),
+    '1000',
+    'Levels of nested objects and lists that are flattened into columns and child tables (as dlt); deeper ones are stored as JSON.',
+  ),
+  SCHEDULE_CRON: optional(
+    cronExpression,
+    'Keep running and start a run at each tick of this 5-field UTC cron expression (as a Flight schedule, e.g. 15 7 * * *); unset: run once.',
+  ),
+  BATCH_ROWS: knob(
+    number(1, 10_000_000, true),
+    '122880',
+    "Rows per Arrow record batch and Parquet loader file, per table; the default is DuckDB's row group size, measured fastest (memory use grows with it).",
+  ),
+  MOTHERDUCK_TOKEN: optional(
+    z.string(),
+    'MotherDuck access token (secret, injected by Flights); also read from motherduck_token.',
+    true,
+  ),
+  GITHUB_TOKEN: optional(
+    z.string(),
+    'Optional GitHub token for a higher rate limit (secret); a single <secret>_GITHUB_TOKEN works too.',
+    true,
+  ),
+});
 export type Config = z.output<typeof ConfigSchema>;
 export type Env = Record<string, string | undefined>;
 type ConfigKey = keyof Config;
@@ -117,7 +215,8 @@ const CONFIG_KEYS = Object.keys(ConfigSchema.shape) as ConfigKey[];
 /** A key's default, help and secrecy, as its knob declares them. */
 const knobInfo = (key: ConfigKey) => z.globalRegistry.get(ConfigSchema.shape[key]) as KnobInfo;
 /** The values of the secret keys: what redaction masks. */
-const secretsOf = (config: Config) => CONFIG_KEYS.filter((k) => knobInfo(k).secret).map((k) => config[k] as string | undefined);
+const secretsOf = (config: Config) =>
+  CONFIG_KEYS.filter((k) => knobInfo(k).secret).map((k) => config[k] as string | undefined);
 
 /** Flights inject a secret as <secret_name>_<PARAM>; the bare names win when both are set. */
 function withSecretAliases(env: Env): Env {
@@ -143,7 +242,10 @@ export function parseConfig(rawEnv: Env): { config: Config } | { problems: strin
         const shown = knobInfo(key).secret ? '(secret)' : JSON.stringify(env[key]?.trim() ?? '');
         return `${key}=${shown} ${issue.message}`;
       });
-  if (env.GITHUB_TOKEN_ALIASES) problems.push(`several *_GITHUB_TOKEN variables are set (${env.GITHUB_TOKEN_ALIASES}); set GITHUB_TOKEN to choose one`);
+  if (env.GITHUB_TOKEN_ALIASES)
+    problems.push(
+      `several *_GITHUB_TOKEN variables are set (${env.GITHUB_TOKEN_ALIASES}); set GITHUB_TOKEN to choose one`,
+    );
   problems.push(...combinationProblems((k) => blankToUndefined(env[k])));
   return result.success && problems.length === 0 ? { config: result.data } : { problems };
 }
@@ -153,13 +255,26 @@ function combinationProblems(raw: (key: ConfigKey) => string | undefined): strin
   const problems: string[] = [];
   const value = (key: ConfigKey) => raw(key) ?? knobInfo(key).fallback ?? '';
   const disposition = value('WRITE_DISPOSITION');
-  if (raw('DESTINATION') === 'motherduck' && !raw('MOTHERDUCK_TOKEN')) problems.push('DESTINATION="motherduck" needs MOTHERDUCK_TOKEN, which is not set');
-  const [dataset, table, ledger] = [snakeCase(value('DATASET_NAME')), normalizeKey(value('TABLE_NAME')), value('RUN_LEDGER_TABLE').toLowerCase()];
+  if (raw('DESTINATION') === 'motherduck' && !raw('MOTHERDUCK_TOKEN'))
+    problems.push('DESTINATION="motherduck" needs MOTHERDUCK_TOKEN, which is not set');
+  const [dataset, table, ledger] = [
+    snakeCase(value('DATASET_NAME')),
+    normalizeKey(value('TABLE_NAME')),
+    value('RUN_LEDGER_TABLE').toLowerCase(),
+  ];
   if (dataset === 'main' && (table === ledger || ledger.startsWith(`${table}__`)))
-    problems.push(`TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} with DATASET_NAME="main" would load into the run ledger RUN_LEDGER_TABLE=${JSON.stringify(ledger)}; choose another name`);
-  if (table.startsWith('_dlt')) problems.push(`TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} is a dlt metadata table name (_dlt...); choose another name`);
+    problems.push(
+      `TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} with DATASET_NAME="main" would load into the run ledger RUN_LEDGER_TABLE=${JSON.stringify(ledger)}; choose another name`,
+    );
+  if (table.startsWith('_dlt'))
+    problems.push(
+      `TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} is a dlt metadata table name (_dlt...); choose another name`,
+    );
   for (const key of ['MERGE_STRATEGY', 'DELETE_COLUMN'] as const)
-    if (raw(key) && disposition !== 'merge') problems.push(`${key}=${JSON.stringify(raw(key))} needs WRITE_DISPOSITION=merge (it is ${JSON.stringify(disposition)})`);
+    if (raw(key) && disposition !== 'merge')
+      problems.push(
+        `${key}=${JSON.stringify(raw(key))} needs WRITE_DISPOSITION=merge (it is ${JSON.stringify(disposition)})`,
+      );
   return problems;
 }
 
@@ -167,10 +282,19 @@ function combinationProblems(raw: (key: ConfigKey) => string | undefined): strin
 export function configHelp(format: 'text' | 'markdown' = 'text'): string {
   const keys = CONFIG_KEYS.map((key) => {
     const info = knobInfo(key);
-    return { key, shown: info.secret ? '(secret)' : info.fallback ?? '(unset)', help: info.help };
+    return { key, shown: info.secret ? '(secret)' : (info.fallback ?? '(unset)'), help: info.help };
   });
   if (format === 'markdown')
-    return ['| Key | Default | Purpose |', '|---|---|---|', ...keys.map((k) => `| \`${k.key}\` | ${k.shown.startsWith('(') ? k.shown : `\`${k.shown}\``} | ${k.help.replace(/[^\s(]*<\S*?>[^\s,;:)]*?(?=[.,;:)]*(\s|$))/g, '`$&`')} |`)].join('\n') + '\n';
+    return (
+      [
+        '| Key | Default | Purpose |',
+        '|---|---|---|',
+        ...keys.map(
+          (k) =>
+            `| \`${k.key}\` | ${k.shown.startsWith('(') ? k.shown : `\`${k.shown}\``} | ${k.help.replace(/[^\s(]*<\S*?>[^\s,;:)]*?(?=[.,;:)]*(\s|$))/g, '`$&`')} |`,
+        ),
+      ].join('\n') + '\n'
+    );
   const lines = keys.map((k) => `  ${k.key.padEnd(22)} ${k.shown}\n  ${''.padEnd(22)} ${k.help}`);
   return `Usage: npx tsx flight.ts           one run (or, with SCHEDULE_CRON, a run at each tick)\n       npx tsx flight.ts status    the last runs and the tables' row counts\n       npx tsx flight.ts --help\n\nConfig (environment variables, default shown):\n${lines.join('\n')}\n`;
 }
@@ -191,7 +315,8 @@ export interface Plan {
   ledger: string;
 }
 export function planFor(config: Config): Plan {
-  const motherduck = config.DESTINATION === 'motherduck' || (config.DESTINATION === 'auto' && !!config.MOTHERDUCK_TOKEN);
+  const motherduck =
+    config.DESTINATION === 'motherduck' || (config.DESTINATION === 'auto' && !!config.MOTHERDUCK_TOKEN);
   return {
     destination: motherduck ? 'motherduck' : 'local',
     database: config.DESTINATION_DATABASE,
@@ -207,7 +332,7 @@ export function planFor(config: Config): Plan {
   };
 }
 
-// ─── Output ─────────────────────────────────────────────────────────────────────────────────────
+// ─── Output ──────────────────────────
 // One progress event per line, in the Flight Explainer's `@flight-run <step> <status> k=v` form,
 // so a Flight's log shows which step of the chart above ran, with what effect.
 
@@ -225,7 +350,9 @@ export class FlightError extends Error {
 
 const fieldValue = (v: string | number) => (/^[^\s"'=]+$/.test(String(v)) ? String(v) : JSON.stringify(String(v)));
 export function formatEvent(step: string, status: string, fields: Fields = {}): string {
-  const pairs = Object.entries({ ...fields, ts: new Date().toISOString() }).flatMap(([k, v]) => (v === undefined ? [] : [`${k}=${fieldValue(v)}`]));
+  const pairs = Object.entries({ ...fields, ts: new Date().toISOString() }).flatMap(([k, v]) =>
+    v === undefined ? [] : [`${k}=${fieldValue(v)}`],
+  );
   return [`@flight-run`, step, status, ...pairs].join(' ');
 }
 
@@ -233,7 +360,8 @@ export function formatEvent(step: string, status: string, fields: Fields = {}): 
 function redactor(secrets: (string | undefined)[]): (text: string) => string {
   const known = secrets.filter((s): s is string => !!s && s.length >= 4);
   // and anything shaped like a JWT (MotherDuck tokens are), in case an error quotes part of one
-  return (text) => known.reduce((t, s) => t.split(s).join('***'), text).replace(/eyJ[\w-]{8,}\.[\w-]+\.?[\w-]*/g, '***');
+  return (text) =>
+    known.reduce((t, s) => t.split(s).join('***'), text).replace(/eyJ[\w-]{8,}\.[\w-]+\.?[\w-]*/g, '***');
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
@@ -245,7 +373,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
 const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' | ').slice(0, 2000);
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-// ─── Source: replace this with your own ─────────────────────────────────────────────────────────
+// ─── Source: replace this with your own ─────────────────
 // A source is a function of a context that returns rows: plain objects, any shape. Nested objects
 // flatten into parent__child columns, lists become child tables. Yield as you fetch: rows are
 // streamed to Parquet, never all held in memory.
@@ -282,7 +410,10 @@ export async function* githubRepoRows(ctx: SourceContext): AsyncGenerator<Row> {
   const fetchRepo = async (repo: string) => {
     const what = `GitHub repo ${repo}`;
     const parsed = GitHubRepo.safeParse(await ctx.getJson(`${base}/repos/${repo}`, what));
-    if (!parsed.success) throw new FlightError(`${what}: unexpected response shape (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`);
+    if (!parsed.success)
+      throw new FlightError(
+        `${what}: unexpected response shape (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
+      );
     ctx.progress(++done, repos.length, effect);
     return parsed.data;
   };
@@ -323,7 +454,8 @@ async function* inOrder<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 
 // HTTP: undici with keep-alive, redirects followed, retries bounded by count and by total wait.
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
-const RETRYABLE_NETWORK = /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_(SOCKET|CLOSED|CONNECT_TIMEOUT|HEADERS_TIMEOUT|BODY_TIMEOUT)|terminated|other side closed|TimeoutError|AbortError/i;
+const RETRYABLE_NETWORK =
+  /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_(SOCKET|CLOSED|CONNECT_TIMEOUT|HEADERS_TIMEOUT|BODY_TIMEOUT)|terminated|other side closed|TimeoutError|AbortError/i;
 
 class RetryableError extends Error {
   readonly waitS?: number;
@@ -341,7 +473,12 @@ interface HttpClient {
 function createHttpClient(config: Config, redact: (t: string) => string): HttpClient {
   const timeoutMs = config.HTTP_TIMEOUT_S * 1000;
   const closing = new AbortController(); // a run that ended (or failed) stops its requests and backoff waits at once
-  const agent = new Agent({ connections: config.GITHUB_CONCURRENCY, keepAliveTimeout: 30_000, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const agent = new Agent({
+    connections: config.GITHUB_CONCURRENCY,
+    keepAliveTimeout: 30_000,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
   const dispatcher = agent.compose(interceptors.redirect({ maxRedirections: 5 }));
   const headers: Record<string, string> = {
     accept: 'application/vnd.github+json',
@@ -352,29 +489,50 @@ function createHttpClient(config: Config, redact: (t: string) => string): HttpCl
   let waitedS = 0; // shared by all requests of the run: HTTP_MAX_WAIT_S bounds the run, not a request
 
   async function attempt(url: string): Promise<unknown> {
-    const res = await request(url, { dispatcher, headers, signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), closing.signal]) });
+    const res = await request(url, {
+      dispatcher,
+      headers,
+      signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), closing.signal]),
+    });
     const text = await readCapped(res.body, MAX_RESPONSE_BYTES);
     const h = (name: string) => [res.headers[name]].flat()[0];
     if (res.statusCode >= 200 && res.statusCode < 300) {
       try {
         return JSON.parse(text);
       } catch {
-        throw new RetryableError(`answered ${res.statusCode} with a body that is not JSON (content-type ${h('content-type') ?? 'none'}, starts ${JSON.stringify(redact(text).slice(0, 60))})`);
+        throw new RetryableError(
+          `answered ${res.statusCode} with a body that is not JSON (content-type ${h('content-type') ?? 'none'}, starts ${JSON.stringify(redact(text).slice(0, 60))})`,
+        );
       }
     }
     const detail = `answered HTTP ${res.statusCode}${jsonMessage(redact(text))}`; // redacted before it is cut short
-    if (res.statusCode >= 300 && res.statusCode < 400) throw new FlightError(`${detail}: too many redirects (more than 5), or a redirect without a Location`);
+    if (res.statusCode >= 300 && res.statusCode < 400)
+      throw new FlightError(`${detail}: too many redirects (more than 5), or a redirect without a Location`);
     const retryAfter = Number(h('retry-after'));
-    if (Number.isFinite(retryAfter) && retryAfter >= 0 && (res.statusCode === 429 || res.statusCode === 403 || res.statusCode >= 500))
+    if (
+      Number.isFinite(retryAfter) &&
+      retryAfter >= 0 &&
+      (res.statusCode === 429 || res.statusCode === 403 || res.statusCode >= 500)
+    )
       throw new RetryableError(`${detail} with Retry-After ${retryAfter}s (secondary rate limit)`, retryAfter);
     if ((res.statusCode === 403 || res.statusCode === 429) && h('x-ratelimit-remaining') === '0') {
       const reset = Number(h('x-ratelimit-reset'));
       const waitS = Number.isFinite(reset) ? Math.max(0, reset - Date.now() / 1000) : undefined;
       const when = Number.isFinite(reset) ? `; it resets at ${new Date(reset * 1000).toISOString()}` : '';
-      throw new RetryableError(`${detail}: GitHub rate limit exhausted${when}; set GITHUB_TOKEN for a higher limit`, waitS);
+      throw new RetryableError(
+        `${detail}: GitHub rate limit exhausted${when}; set GITHUB_TOKEN for a higher limit`,
+        waitS,
+      );
     }
     if (res.statusCode === 429 || res.statusCode >= 500) throw new RetryableError(detail);
-    throw new FlightError(detail + (res.statusCode === 404 ? ' (not found: check the name, or the token can not see it)' : res.statusCode === 401 ? ' (bad credentials: check GITHUB_TOKEN)' : ''));
+    throw new FlightError(
+      detail +
+        (res.statusCode === 404
+          ? ' (not found: check the name, or the token can not see it)'
+          : res.statusCode === 401
+            ? ' (bad credentials: check GITHUB_TOKEN)'
+            : ''),
+    );
   }
 
   async function getJson(url: string, what: string): Promise<unknown> {
@@ -385,15 +543,25 @@ function createHttpClient(config: Config, redact: (t: string) => string): HttpCl
       } catch (e) {
         if (e instanceof FlightError) throw new FlightError(redact(`${what}: ${e.message} (GET ${url})`));
         if (e instanceof RetryableError) failure = e;
-        else if (RETRYABLE_NETWORK.test(`${(e as { code?: string }).code ?? ''} ${(e as Error).name} ${errorText(e)}`)) failure = new RetryableError(`network error: ${errorText(e)}`);
-        else if (/redirect/i.test(errorText(e))) throw new FlightError(redact(`${what}: too many redirects (more than 5: a redirect loop?) (GET ${url})`));
+        else if (RETRYABLE_NETWORK.test(`${(e as { code?: string }).code ?? ''} ${(e as Error).name} ${errorText(e)}`))
+          failure = new RetryableError(`network error: ${errorText(e)}`);
+        else if (/redirect/i.test(errorText(e)))
+          throw new FlightError(redact(`${what}: too many redirects (more than 5: a redirect loop?) (GET ${url})`));
         else throw new FlightError(redact(`${what}: ${errorText(e)} (GET ${url})`));
       }
       const waitS = failure.waitS ?? Math.min(30, 0.5 * 2 ** tries) * (0.75 + Math.random() / 2);
       if (tries >= config.HTTP_MAX_RETRIES)
-        throw new FlightError(redact(`${what}: gave up after ${tries + 1} attempt${tries ? 's' : ''} (HTTP_MAX_RETRIES=${config.HTTP_MAX_RETRIES}); last: ${failure.message} (GET ${url})`));
+        throw new FlightError(
+          redact(
+            `${what}: gave up after ${tries + 1} attempt${tries ? 's' : ''} (HTTP_MAX_RETRIES=${config.HTTP_MAX_RETRIES}); last: ${failure.message} (GET ${url})`,
+          ),
+        );
       if (waitedS + waitS > config.HTTP_MAX_WAIT_S)
-        throw new FlightError(redact(`${what}: ${failure.message}; waiting ${waitS.toFixed(1)}s more would exceed HTTP_MAX_WAIT_S=${config.HTTP_MAX_WAIT_S} (GET ${url})`));
+        throw new FlightError(
+          redact(
+            `${what}: ${failure.message}; waiting ${waitS.toFixed(1)}s more would exceed HTTP_MAX_WAIT_S=${config.HTTP_MAX_WAIT_S} (GET ${url})`,
+          ),
+        );
       waitedS += waitS;
       await sleep(waitS * 1000, closing.signal);
     }
@@ -424,7 +592,7 @@ const jsonMessage = (text: string) => {
   }
 };
 
-// ─── Normalize: dlt's naming, flattening, child tables and types ────────────────────────────────
+// ─── Normalize: dlt's naming, flattening, child tables and types ─────────
 // Rows become rows of tables as dlt's relational normalizer makes them: objects flatten into
 // parent__child columns, lists become child tables linked by _dlt_parent_id / _dlt_list_idx, and a
 // value that does not fit its column's type goes to a variant column <column>__v_<type>.
@@ -448,7 +616,12 @@ const namesSeen = new Map<string, string>();
 export function normalizeKey(key: string): string {
   let name = namesSeen.get(key);
   if (name === undefined) {
-    name = key.split('__').filter((p) => p.trim() !== '').map(snakeCase).join('__') || '_empty';
+    name =
+      key
+        .split('__')
+        .filter((p) => p.trim() !== '')
+        .map(snakeCase)
+        .join('__') || '_empty';
     if (namesSeen.size > 100_000) namesSeen.clear(); // keys that are data (ids as keys) must not grow memory
     namesSeen.set(key, name);
   }
@@ -459,13 +632,28 @@ export type DataType = 'bigint' | 'double' | 'bool' | 'text' | 'timestamp' | 'da
 /** A column's type as found in the destination may be none of ours (a table made by hand). */
 type ColumnType = DataType | 'other';
 export const SQL_TYPES: Record<DataType, string> = {
-  bigint: 'BIGINT', double: 'DOUBLE', bool: 'BOOLEAN', text: 'VARCHAR',
-  timestamp: 'TIMESTAMPTZ', date: 'DATE', decimal: 'DECIMAL(38,0)', json: 'JSON',
+  bigint: 'BIGINT',
+  double: 'DOUBLE',
+  bool: 'BOOLEAN',
+  text: 'VARCHAR',
+  timestamp: 'TIMESTAMPTZ',
+  date: 'DATE',
+  decimal: 'DECIMAL(38,0)',
+  json: 'JSON',
 };
-const FROM_SQL = new Map(Object.entries(SQL_TYPES).map(([t, sql]) => [sql === 'TIMESTAMPTZ' ? 'TIMESTAMP WITH TIME ZONE' : sql, t as DataType]));
+const FROM_SQL = new Map(
+  Object.entries(SQL_TYPES).map(([t, sql]) => [
+    sql === 'TIMESTAMPTZ' ? 'TIMESTAMP WITH TIME ZONE' : sql,
+    t as DataType,
+  ]),
+);
 const fromSqlType = (sql: string): ColumnType => FROM_SQL.get(sql) ?? 'other'; // as information_schema spells it
 
-export interface ColumnInfo { type: ColumnType; stored: boolean; exactInDouble: boolean }
+export interface ColumnInfo {
+  type: ColumnType;
+  stored: boolean;
+  exactInDouble: boolean;
+}
 /** A column this run adds. */
 const newColumn = (type: DataType): ColumnInfo => ({ type, stored: false, exactInDouble: true });
 export interface TableSchema {
@@ -488,7 +676,8 @@ function daysFromCivil(y: number, m: number, d: number): number {
   const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
   return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
 }
-const daysInMonth = (y: number, m: number) => (m === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31);
+const daysInMonth = (y: number, m: number) =>
+  m === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31;
 
 /** The parsed form of the last string `typeOf` recognised; read right after the call. */
 const parsed = { days: 0, seconds: 0, fraction: 0 };
@@ -554,39 +743,56 @@ function parseIso(s: string): 'timestamp' | 'date' | undefined {
   return 'timestamp';
 }
 
-const INT64_MIN = -(2n ** 63n), INT64_MAX = 2n ** 63n - 1n, DECIMAL_MAX = 10n ** 38n - 1n;
+const INT64_MIN = -(2n ** 63n),
+  INT64_MAX = 2n ** 63n - 1n,
+  DECIMAL_MAX = 10n ** 38n - 1n;
 /** The dlt type of a scalar, or null for null; objects and lists are handled by the walker. */
 function typeOf(v: unknown): DataType | null {
   switch (typeof v) {
-    case 'string': return parseIso(v) ?? 'text';
-    case 'number': return Number.isSafeInteger(v) ? 'bigint' : 'double';
-    case 'boolean': return 'bool';
-    case 'bigint': return v >= INT64_MIN && v <= INT64_MAX ? 'bigint' : v >= -DECIMAL_MAX && v <= DECIMAL_MAX ? 'decimal' : 'text';
-    case 'undefined': return null;
+    case 'string':
+      return parseIso(v) ?? 'text';
+    case 'number':
+      return Number.isSafeInteger(v) ? 'bigint' : 'double';
+    case 'boolean':
+      return 'bool';
+    case 'bigint':
+      return v >= INT64_MIN && v <= INT64_MAX ? 'bigint' : v >= -DECIMAL_MAX && v <= DECIMAL_MAX ? 'decimal' : 'text';
+    case 'undefined':
+      return null;
     case 'object':
       if (v === null) return null;
       if (Array.isArray(v) || isRecord(v)) return 'json'; // reached only for a column typed json
       if (v instanceof Date) {
         if (Number.isNaN(v.getTime())) return 'text';
-        setInstant(Math.floor(v.getTime() / 1000), (v.getTime() % 1000 + 1000) % 1000 * 1000);
+        setInstant(Math.floor(v.getTime() / 1000), (((v.getTime() % 1000) + 1000) % 1000) * 1000);
         return 'timestamp';
       }
   }
-  throw new FlightError(`unsupported value of type ${Object.prototype.toString.call(v).slice(8, -1)}; yield plain objects, arrays, strings, numbers, booleans, bigints, Dates or null`);
+  throw new FlightError(
+    `unsupported value of type ${Object.prototype.toString.call(v).slice(8, -1)}; yield plain objects, arrays, strings, numbers, booleans, bigints, Dates or null`,
+  );
 }
 
 /** Can a value of type `t` go into a column of type `col` without changing what it says? */
 function fits(col: ColumnType, t: DataType, v: unknown): boolean {
   if (col === t || col === 'json') return true;
   if (col === 'text') return typeof v === 'string'; // an ISO-looking string in a text column is still text
-  if (col === 'double') return t === 'bigint' && (typeof v === 'number' || (v as bigint) >= -(2n ** 53n) && (v as bigint) <= 2n ** 53n);
+  if (col === 'double')
+    return t === 'bigint' && (typeof v === 'number' || ((v as bigint) >= -(2n ** 53n) && (v as bigint) <= 2n ** 53n));
   if (col === 'decimal') return t === 'bigint';
   return false;
 }
 
-const isRecord = (v: unknown): v is Row => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date) && !ArrayBuffer.isView(v) && !(v instanceof Map) && !(v instanceof Set);
+const isRecord = (v: unknown): v is Row =>
+  typeof v === 'object' &&
+  v !== null &&
+  !Array.isArray(v) &&
+  !(v instanceof Date) &&
+  !ArrayBuffer.isView(v) &&
+  !(v instanceof Map) &&
+  !(v instanceof Set);
 
-// ─── Write Parquet: columns built straight into typed arrays ────────────────────────────────────
+// ─── Write Parquet: columns built straight into typed arrays ──────────
 // The hot path. Each table buffers one batch of rows as Arrow columns (typed arrays and validity
 // bitmaps; strings are kept as JS strings and encoded into one UTF-8 buffer when the batch is
 // written). A full batch becomes one Parquet loader file, so memory stays flat however long the
@@ -594,7 +800,14 @@ const isRecord = (v: unknown): v is Row => typeof v === 'object' && v !== null &
 
 type Physical = 'int64' | 'float64' | 'bool' | 'date32' | 'utf8';
 const PHYSICAL: Record<DataType, Physical> = {
-  bigint: 'int64', timestamp: 'int64', double: 'float64', bool: 'bool', date: 'date32', text: 'utf8', json: 'utf8', decimal: 'utf8',
+  bigint: 'int64',
+  timestamp: 'int64',
+  double: 'float64',
+  bool: 'bool',
+  date: 'date32',
+  text: 'utf8',
+  json: 'utf8',
+  decimal: 'utf8',
 };
 const TWO_32 = 4294967296;
 const UTF8 = new TextEncoder();
@@ -632,7 +845,11 @@ class ColumnBuffer {
     const num = new Float64Array(capacity);
     num.set(this.num);
     this.num = num;
-    [this.i64, this.u32, this.i32] = [new BigInt64Array(num.buffer), new Uint32Array(num.buffer), new Int32Array(num.buffer)];
+    [this.i64, this.u32, this.i32] = [
+      new BigInt64Array(num.buffer),
+      new Uint32Array(num.buffer),
+      new Int32Array(num.buffer),
+    ];
   }
 
   /** Writes a value already known to fit; returns its approximate size in bytes. */
@@ -680,7 +897,10 @@ class ColumnBuffer {
       if (c < 128) this.bytes[at++] = c;
       else {
         // not ASCII: the encoder does the whole string (and a lone surrogate, which UTF-8 can't hold, is refused)
-        if (!s.isWellFormed()) throw new FlightError(`a string holds a lone UTF-16 surrogate, which no database text can store as it is: ${JSON.stringify(s.slice(0, 80))}; clean it in the source (String.prototype.toWellFormed)`);
+        if (!s.isWellFormed())
+          throw new FlightError(
+            `a string holds a lone UTF-16 surrogate, which no database text can store as it is: ${JSON.stringify(s.slice(0, 80))}; clean it in the source (String.prototype.toWellFormed)`,
+          );
         at = start + UTF8.encodeInto(s, this.bytes.subarray(start)).written;
         break;
       }
@@ -708,13 +928,42 @@ class ColumnBuffer {
     switch (this.physical) {
       case 'utf8':
         this.fill(rows);
-        return arrow.makeData({ type: new arrow.Utf8(), length: rows, nullBitmap, valueOffsets: this.offsets.subarray(0, rows + 1), data: this.bytes.subarray(0, this.end) });
-      case 'float64': return arrow.makeData({ type: new arrow.Float64(), length: rows, nullBitmap, data: this.num.subarray(0, rows) });
-      case 'bool': return arrow.makeData({ type: new arrow.Bool(), length: rows, nullBitmap, data: new Uint8Array(this.num.buffer, 0, Math.ceil(rows / 8)) });
-      case 'date32': return arrow.makeData({ type: new arrow.DateDay(), length: rows, nullBitmap, data: this.i32.subarray(0, rows) });
+        return arrow.makeData({
+          type: new arrow.Utf8(),
+          length: rows,
+          nullBitmap,
+          valueOffsets: this.offsets.subarray(0, rows + 1),
+          data: this.bytes.subarray(0, this.end),
+        });
+      case 'float64':
+        return arrow.makeData({
+          type: new arrow.Float64(),
+          length: rows,
+          nullBitmap,
+          data: this.num.subarray(0, rows),
+        });
+      case 'bool':
+        return arrow.makeData({
+          type: new arrow.Bool(),
+          length: rows,
+          nullBitmap,
+          data: new Uint8Array(this.num.buffer, 0, Math.ceil(rows / 8)),
+        });
+      case 'date32':
+        return arrow.makeData({
+          type: new arrow.DateDay(),
+          length: rows,
+          nullBitmap,
+          data: this.i32.subarray(0, rows),
+        });
       case 'int64':
         return this.type === 'timestamp'
-          ? arrow.makeData({ type: new arrow.TimestampMicrosecond('UTC'), length: rows, nullBitmap, data: this.i64.subarray(0, rows) })
+          ? arrow.makeData({
+              type: new arrow.TimestampMicrosecond('UTC'),
+              length: rows,
+              nullBitmap,
+              data: this.i64.subarray(0, rows),
+            })
           : arrow.makeData({ type: new arrow.Int64(), length: rows, nullBitmap, data: this.i64.subarray(0, rows) });
     }
   }
@@ -725,9 +974,15 @@ const jsonText = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x
 
 /** One batch as an Arrow IPC stream, the form parquet-wasm reads. */
 function batchToIpc(columns: [string, arrow.Data][], rows: number, constants: [string, string][]): Uint8Array {
-  const all = [...columns, ...constants.map(([name, value]): [string, arrow.Data] => [name, constantUtf8(value, rows)])];
+  const all = [
+    ...columns,
+    ...constants.map(([name, value]): [string, arrow.Data] => [name, constantUtf8(value, rows)]),
+  ];
   const fields = all.map(([name, data]) => new arrow.Field(name, data.type, true));
-  const batch = new arrow.RecordBatch(new arrow.Schema(fields), arrow.makeData({ type: new arrow.Struct(fields), length: rows, children: all.map(([, d]) => d) }));
+  const batch = new arrow.RecordBatch(
+    new arrow.Schema(fields),
+    arrow.makeData({ type: new arrow.Struct(fields), length: rows, children: all.map(([, d]) => d) }),
+  );
   return arrow.tableToIPC(new arrow.Table([batch]), 'stream');
 }
 
@@ -751,17 +1006,24 @@ parentPort.on('message', ({ path, ipc }) => {
 
 /** Writes loader files on the worker, in order; `pending` of them are not written yet. */
 export class ParquetWriter {
-  private worker = new Worker(PARQUET_WORKER, { eval: true, workerData: { parquetWasm: createRequire(import.meta.url).resolve('parquet-wasm') } });
+  private worker = new Worker(PARQUET_WORKER, {
+    eval: true,
+    workerData: { parquetWasm: createRequire(import.meta.url).resolve('parquet-wasm') },
+  });
   private waiting: { path: string; done: () => void; fail: (e: Error) => void }[] = [];
   constructor() {
     this.worker.unref();
     this.worker.on('message', ({ path, error }: { path: string; error?: string }) => {
       const job = this.waiting.shift()!;
-      const hint = /ENOSPC|EACCES|EROFS|EDQUOT/.test(error ?? '') ? '; free space there or set TMPDIR to another folder' : '';
+      const hint = /ENOSPC|EACCES|EROFS|EDQUOT/.test(error ?? '')
+        ? '; free space there or set TMPDIR to another folder'
+        : '';
       if (error) job.fail(new FlightError(`could not write the loader file ${path}: ${error}${hint}`));
       else job.done();
     });
-    this.worker.on('error', (e) => this.waiting.splice(0).forEach((job) => job.fail(new FlightError(`the Parquet writer stopped: ${errorText(e)}`))));
+    this.worker.on('error', (e) =>
+      this.waiting.splice(0).forEach((job) => job.fail(new FlightError(`the Parquet writer stopped: ${errorText(e)}`))),
+    );
   }
   get pending() {
     return this.waiting.length;
@@ -794,12 +1056,13 @@ function constantUtf8(value: string, rows: number): arrow.Data {
   const one = new TextEncoder().encode(value);
   const data = new Uint8Array(one.length * rows);
   if (rows > 0) data.set(one);
-  for (let filled = one.length; filled < data.length; filled *= 2) data.copyWithin(filled, 0, Math.min(filled, data.length - filled));
+  for (let filled = one.length; filled < data.length; filled *= 2)
+    data.copyWithin(filled, 0, Math.min(filled, data.length - filled));
   const offsets = Int32Array.from({ length: rows + 1 }, (_, i) => i * one.length);
   return arrow.makeData({ type: new arrow.Utf8(), length: rows, valueOffsets: offsets, data });
 }
 
-// ─── Extract: source rows into a load package ───────────────────────────────────────────────────
+// ─── Extract: source rows into a load package ───────────────
 
 /** What extract hands to load, as dlt's load package: the files of each table and a load id. */
 export interface LoadPackage {
@@ -819,7 +1082,11 @@ class RowIds {
   }
   /** The ids of rows `start`.. as an Arrow column, written as bytes rather than a string per row; `given` are ids the data brought. */
   column(start: number, rows: number, given: Map<number, string>): arrow.Data {
-    if (given.size > 0) return arrow.vectorFromArray(Array.from({ length: rows }, (_, i) => given.get(i) ?? this.id(start + i)), new arrow.Utf8()).data[0]!;
+    if (given.size > 0)
+      return arrow.vectorFromArray(
+        Array.from({ length: rows }, (_, i) => given.get(i) ?? this.id(start + i)),
+        new arrow.Utf8(),
+      ).data[0]!;
     const width = 17;
     const data = new Uint8Array(rows * width);
     const prefix = Buffer.from(this.prefix, 'latin1');
@@ -827,7 +1094,12 @@ class RowIds {
       data.set(prefix, at);
       for (let n = start + i, k = width - 1; k >= 8; k--, n = Math.floor(n / 36)) data[at + k] = BASE36[n % 36]!;
     }
-    return arrow.makeData({ type: new arrow.Utf8(), length: rows, valueOffsets: Int32Array.from({ length: rows + 1 }, (_, i) => i * width), data });
+    return arrow.makeData({
+      type: new arrow.Utf8(),
+      length: rows,
+      valueOffsets: Int32Array.from({ length: rows + 1 }, (_, i) => i * width),
+      data,
+    });
   }
 }
 const BASE36 = Buffer.from('0123456789abcdefghijklmnopqrstuvwxyz', 'latin1');
@@ -867,7 +1139,11 @@ class TableBuffer {
 
   slot(name: string): Slot {
     let slot = this.slots.get(name);
-    if (!slot) this.slots.set(name, (slot = { name, info: this.schema.columns.get(name), col: undefined, lastRow: -1, lastKey: '' }));
+    if (!slot)
+      this.slots.set(
+        name,
+        (slot = { name, info: this.schema.columns.get(name), col: undefined, lastRow: -1, lastKey: '' }),
+      );
     return slot;
   }
 
@@ -884,7 +1160,9 @@ class TableBuffer {
   /** Each leaf of a row is visited once, so a second value for one name in one row is a collision. */
   claim(slot: Slot, key: string, sourceRow: number): void {
     if (slot.lastRow === this.total)
-      throw new FlightError(`source row ${sourceRow}: keys ${JSON.stringify(slot.lastKey)} and ${JSON.stringify(key)} both normalize to "${slot.name}" in table "${this.schema.name}"; rename one in the source`);
+      throw new FlightError(
+        `source row ${sourceRow}: keys ${JSON.stringify(slot.lastKey)} and ${JSON.stringify(key)} both normalize to "${slot.name}" in table "${this.schema.name}"; rename one in the source`,
+      );
     slot.lastRow = this.total;
     slot.lastKey = key;
   }
@@ -926,7 +1204,17 @@ function rowRules(plan: Plan) {
 }
 const VALIDITY = ['_dlt_valid_from', '_dlt_valid_to'];
 /** Columns the normalizer writes; the same keys in source data are not loaded over them. */
-const RESERVED = new Set(['_dlt_id', '_dlt_load_id', '_dlt_seq', '_dlt_root_seq', '_dlt_parent_id', '_dlt_list_idx', '_dlt_root_id', '_dlt_valid_from', '_dlt_valid_to']);
+const RESERVED = new Set([
+  '_dlt_id',
+  '_dlt_load_id',
+  '_dlt_seq',
+  '_dlt_root_seq',
+  '_dlt_parent_id',
+  '_dlt_list_idx',
+  '_dlt_root_id',
+  '_dlt_valid_from',
+  '_dlt_valid_to',
+]);
 const BATCH_MAX_BYTES = 256 * 1024 * 1024;
 
 /** Streams rows into table buffers, writing a Parquet file whenever a buffer fills. */
@@ -950,12 +1238,17 @@ export class Extractor {
 
   add(row: unknown): void {
     this.sourceRow++;
-    if (!isRecord(row)) throw new FlightError(`source row ${this.sourceRow} is ${Array.isArray(row) ? 'an array' : row === null ? 'null' : typeof row}; a source yields plain objects`);
+    if (!isRecord(row))
+      throw new FlightError(
+        `source row ${this.sourceRow} is ${Array.isArray(row) ? 'an array' : row === null ? 'null' : typeof row}; a source yields plain objects`,
+      );
     const buf = this.table(this.root, null);
     this.rootSeq = buf.total;
     const id = this.rootId(row);
     this.walk(buf, row, '', id, id, this.opts.maxNesting);
-    if (buf.total === 0) for (const name of ['_dlt_load_id', '_dlt_id']) if (!buf.schema.columns.has(name)) buf.schema.columns.set(name, newColumn('text'));
+    if (buf.total === 0)
+      for (const name of ['_dlt_load_id', '_dlt_id'])
+        if (!buf.schema.columns.has(name)) buf.schema.columns.set(name, newColumn('text'));
     if (this.rules.ids !== 'random') this.put(buf, buf.slot('_dlt_id'), '_dlt_id', id);
     else if (id) buf.givenIds.set(buf.row, id);
     if (this.rules.primaryKey) this.requireKey(buf);
@@ -964,9 +1257,13 @@ export class Extractor {
 
   private rootId(row: Row): string {
     if (this.rules.ids === 'random') return typeof row._dlt_id === 'string' && row._dlt_id ? row._dlt_id : ''; // dlt keeps an id the data brings; '' is made from the row number, when needed
-    if (this.rules.ids === 'content') return digest128(sortedJson(Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('_dlt')))), 10);
+    if (this.rules.ids === 'content')
+      return digest128(sortedJson(Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('_dlt')))), 10);
     const keyOf = (column: string) => Object.keys(row).find((k) => normalizeKey(k) === column);
-    return digest128(sortedJson(Object.fromEntries(this.rules.primaryKey!.map((c) => [c, row[keyOf(c) ?? c] ?? null]))), 10);
+    return digest128(
+      sortedJson(Object.fromEntries(this.rules.primaryKey!.map((c) => [c, row[keyOf(c) ?? c] ?? null]))),
+      10,
+    );
   }
 
   /** Set when a batch was handed to the writer: the caller should let the writer and loader catch up. */
@@ -1006,7 +1303,8 @@ export class Extractor {
       const v = obj[key];
       const slot = prefix ? buf.slot(`${prefix}__${normalizeKey(key)}`) : buf.topSlot(key);
       if (slot === null) continue;
-      if (typeof v !== 'object' || v === null || v instanceof Date || !(Array.isArray(v) || isRecord(v))) this.put(buf, slot, key, v);
+      if (typeof v !== 'object' || v === null || v instanceof Date || !(Array.isArray(v) || isRecord(v)))
+        this.put(buf, slot, key, v);
       else if (depth <= 0 || slot.info?.type === 'json') this.put(buf, slot, key, v);
       else if (Array.isArray(v)) {
         buf.claim(slot, key, this.sourceRow);
@@ -1015,14 +1313,23 @@ export class Extractor {
     }
   }
 
-  private walkList(parent: TableBuffer, path: string, items: unknown[], parentId: string, rootId: string, depth: number): void {
+  private walkList(
+    parent: TableBuffer,
+    path: string,
+    items: unknown[],
+    parentId: string,
+    rootId: string,
+    depth: number,
+  ): void {
     const child = this.table(`${parent.schema.name}__${path}`, parent.schema.name);
     if (!rootId) parentId = rootId = this.rootIds.id(this.rootSeq); // the root row's id, made now that a child needs it
     items.forEach((item, idx) => {
       // with hashed root ids, a child's id follows from its parent's, as dlt makes it
-      const id = this.rules.ids === 'random' ? this.childIds.id() : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
+      const id =
+        this.rules.ids === 'random' ? this.childIds.id() : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
       if (isRecord(item)) this.walk(child, item, '', id, rootId, depth);
-      else if (Array.isArray(item) && depth > 0) this.walkList(child, 'list', item, id, rootId, depth - 1); // dlt's row for a list inside a list
+      else if (Array.isArray(item) && depth > 0)
+        this.walkList(child, 'list', item, id, rootId, depth - 1); // dlt's row for a list inside a list
       else this.put(child, child.slot('value'), 'value', item);
       if (this.rules.rootIds) this.put(child, child.slot('_dlt_root_id'), '_dlt_root_id', rootId);
       this.put(child, child.slot('_dlt_parent_id'), '_dlt_parent_id', parentId);
@@ -1084,18 +1391,25 @@ export class Extractor {
   }
 
   private flush(buf: TableBuffer): void {
-    const path = join(this.opts.dir, `t${String(buf.index).padStart(3, '0')}.${String(buf.files.length).padStart(6, '0')}.parquet`);
+    const path = join(
+      this.opts.dir,
+      `t${String(buf.index).padStart(3, '0')}.${String(buf.files.length).padStart(6, '0')}.parquet`,
+    );
     const columns = buf.active.map((slot): [string, arrow.Data] => [slot.name, slot.col!.toArrow(buf.row)]);
     const present = (buf.schema.present ??= new Set());
     for (const slot of buf.active) present.add(slot.name);
     if (buf.schema.parent === null) present.add('_dlt_load_id');
-    if (buf.schema.parent === null && this.rules.ids === 'random') columns.push(['_dlt_id', this.rootIds.column(buf.total - buf.row, buf.row, buf.givenIds)]);
+    if (buf.schema.parent === null && this.rules.ids === 'random')
+      columns.push(['_dlt_id', this.rootIds.column(buf.total - buf.row, buf.row, buf.givenIds)]);
     buf.givenIds.clear();
-    if (buf.schema.parent === null && this.rules.sequence) columns.push(['_dlt_seq', int64Column(buf.row, (i) => buf.total - buf.row + i)]);
+    if (buf.schema.parent === null && this.rules.sequence)
+      columns.push(['_dlt_seq', int64Column(buf.row, (i) => buf.total - buf.row + i)]);
     else if (buf.rootSeqs) columns.push(['_dlt_root_seq', int64Column(buf.row, (i) => buf.rootSeqs![i]!)]);
     const constants: [string, string][] = buf.schema.parent === null ? [['_dlt_load_id', this.opts.loadId]] : [];
     this.flushed = true;
-    const written = this.writer.write(path, batchToIpc(columns, buf.row, constants)).then(() => this.opts.onFile(buf.schema, path));
+    const written = this.writer
+      .write(path, batchToIpc(columns, buf.row, constants))
+      .then(() => this.opts.onFile(buf.schema, path));
     this.writes.push(written);
     written.catch(() => {}); // reported by finish() or keepUp()
     buf.files.push(path);
@@ -1104,7 +1418,7 @@ export class Extractor {
   }
 }
 
-// ─── Destination ────────────────────────────────────────────────────────────────────────────────
+// ─── Destination ─────────────────────────
 // One DuckDB instance: MotherDuck (`md:`) or the local file, whose catalog has the database's name,
 // so every statement below addresses <database>.<dataset>.<table> the same way for both.
 
@@ -1127,11 +1441,16 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
   const path = plan.databasePath;
   if (path !== null && readOnly) {
     instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' }).catch((e: unknown) => {
-      throw new FlightError(`could not open ${path} to read it${LOCKED.test(errorText(e)) ? ' (a run holds it; try again when it ends)' : ''}: ${oneLine(errorText(e))}`);
+      throw new FlightError(
+        `could not open ${path} to read it${LOCKED.test(errorText(e)) ? ' (a run holds it; try again when it ends)' : ''}: ${oneLine(errorText(e))}`,
+      );
     });
   } else if (path === null) {
     try {
-      instance = await DuckDBInstance.create('md:', { motherduck_token: config.MOTHERDUCK_TOKEN ?? '', memory_limit: config.DUCKDB_MEMORY_LIMIT });
+      instance = await DuckDBInstance.create('md:', {
+        motherduck_token: config.MOTHERDUCK_TOKEN ?? '',
+        memory_limit: config.DUCKDB_MEMORY_LIMIT,
+      });
     } catch (e) {
       throw new FlightError(`could not connect to MotherDuck: ${errorText(e)}`);
     }
@@ -1183,7 +1502,8 @@ async function openLocked(path: string, timeoutS: number, options: Record<string
         held = oneLine(errorText(e));
       }
     }
-    if (Date.now() >= deadline) throw new FlightError(`another run holds the database ${path}; waited ${timeoutS}s (LOCK_TIMEOUT_S). ${held}`);
+    if (Date.now() >= deadline)
+      throw new FlightError(`another run holds the database ${path}; waited ${timeoutS}s (LOCK_TIMEOUT_S). ${held}`);
     await sleep(Math.min(250, Math.max(10, deadline - Date.now())));
   }
 }
@@ -1199,15 +1519,24 @@ async function readSchema(dest: Destination, plan: Plan): Promise<Schema> {
   const schema: Schema = new Map();
   for (const r of found as { table_name: string; column_name: string; data_type: string }[]) {
     let t = schema.get(r.table_name);
-    if (!t) schema.set(r.table_name, (t = { name: r.table_name, parent: r.table_name === plan.table ? null : (parentOf(r.table_name, schema) ?? plan.table), columns: new Map() }));
+    if (!t)
+      schema.set(
+        r.table_name,
+        (t = {
+          name: r.table_name,
+          parent: r.table_name === plan.table ? null : (parentOf(r.table_name, schema) ?? plan.table),
+          columns: new Map(),
+        }),
+      );
     t.columns.set(r.column_name, { type: fromSqlType(r.data_type), stored: true, exactInDouble: false });
   }
   return schema;
 }
 /** The longest table already seen that prefixes this child table's name. */
-const parentOf = (name: string, schema: Schema) => [...schema.keys()].filter((t) => name.startsWith(`${t}__`)).sort((a, b) => b.length - a.length)[0] ?? null;
+const parentOf = (name: string, schema: Schema) =>
+  [...schema.keys()].filter((t) => name.startsWith(`${t}__`)).sort((a, b) => b.length - a.length)[0] ?? null;
 
-// ─── Load: one transaction ──────────────────────────────────────────────────────────────────────
+// ─── Load: one transaction ─────────────────────
 // Everything a load changes (new tables and columns, the rows, _dlt_loads, state, the ledger row)
 // commits together or not at all, so a failure anywhere leaves the destination as it was. The
 // transaction opens before extract: each loader file goes into DuckDB as soon as it is written
@@ -1236,7 +1565,8 @@ export class Loader {
   constructor(dest: Destination, plan: Plan, schema: Schema) {
     [this.dest, this.plan] = [dest, plan];
     this.disposition = plan.disposition;
-    for (const t of schema.values()) this.known.set(dest.table(t.name), new Map([...t.columns].map(([n, c]) => [n, c.type])));
+    for (const t of schema.values())
+      this.known.set(dest.table(t.name), new Map([...t.columns].map(([n, c]) => [n, c.type])));
   }
 
   /** Inside the transaction runFlight opened. */
@@ -1267,11 +1597,24 @@ export class Loader {
     for (const table of tables) await this.evolve(this.dest.table(table.name), table);
     if (this.disposition === 'replace') {
       for (const table of tables) await this.dest.run(`DELETE FROM ${this.dest.table(table.name)}`); // child tables too, as dlt
-      for (const [name, stage] of this.stages) this.counts.set(name, await this.dest.run(`INSERT INTO ${this.dest.table(name)} BY NAME SELECT * FROM ${stage}`));
+      for (const [name, stage] of this.stages)
+        this.counts.set(
+          name,
+          await this.dest.run(`INSERT INTO ${this.dest.table(name)} BY NAME SELECT * FROM ${stage}`),
+        );
     }
     if (this.disposition === 'merge' && this.stages.has(this.plan.table)) {
-      await stageRoot(this.dest, this.plan, this.stages, this.plan.mergeStrategy === 'scd2' ? ['_dlt_id'] : this.plan.primaryKey);
-      await MERGE[this.plan.mergeStrategy](this.dest, pkg, this.plan, { tables, stages: this.stages, counts: this.counts });
+      await stageRoot(
+        this.dest,
+        this.plan,
+        this.stages,
+        this.plan.mergeStrategy === 'scd2' ? ['_dlt_id'] : this.plan.primaryKey,
+      );
+      await MERGE[this.plan.mergeStrategy](this.dest, pkg, this.plan, {
+        tables,
+        stages: this.stages,
+        counts: this.counts,
+      });
       await this.dest.run(`DROP TABLE ${STAGE}`);
     }
     for (const stage of this.stages.values()) await this.dest.run(`DROP TABLE ${stage}`);
@@ -1290,33 +1633,55 @@ export class Loader {
     try {
       const root = table.parent === null;
       let stage = this.stages.get(table.name);
-      if (!stage && this.disposition !== 'append') this.stages.set(table.name, (stage = `temp.main._flight_stage_${this.stages.size}`));
+      if (!stage && this.disposition !== 'append')
+        this.stages.set(table.name, (stage = `temp.main._flight_stage_${this.stages.size}`));
       const merge = this.disposition === 'merge';
-      const hidden: [string, DataType][] = !merge ? [] : root ? [['_dlt_seq', 'bigint']] : this.plan.mergeStrategy === 'upsert' ? [['_dlt_root_seq', 'bigint']] : [];
+      const hidden: [string, DataType][] = !merge
+        ? []
+        : root
+          ? [['_dlt_seq', 'bigint']]
+          : this.plan.mergeStrategy === 'upsert'
+            ? [['_dlt_root_seq', 'bigint']]
+            : [];
       await this.evolve(stage ?? this.dest.table(table.name), table, hidden, stage ? VALIDITY : []);
-      const n = await this.dest.run(`INSERT INTO ${stage ?? this.dest.table(table.name)} BY NAME SELECT * FROM read_parquet($file)`, { file: path });
+      const n = await this.dest.run(
+        `INSERT INTO ${stage ?? this.dest.table(table.name)} BY NAME SELECT * FROM read_parquet($file)`,
+        { file: path },
+      );
       if (!stage) this.counts.set(table.name, (this.counts.get(table.name) ?? 0) + n);
       rmSync(path);
     } catch (e) {
-      throw e instanceof FlightError ? e : new LoadError(`loading ${table.name} into ${this.plan.database}.${this.plan.dataset}: ${errorText(e)}`);
+      throw e instanceof FlightError
+        ? e
+        : new LoadError(`loading ${table.name} into ${this.plan.database}.${this.plan.dataset}: ${errorText(e)}`);
     }
   }
 
   /** Creates the table, adds the columns the source has grown, widens BIGINT to DOUBLE where the run did. */
-  private async evolve(target: string, table: TableSchema, extra: [string, DataType][] = [], skip: string[] = []): Promise<void> {
-    const wanted = [...[...table.columns].map(([n, c]): [string, ColumnType] => [n, c.type]), ...extra].filter((c): c is [string, DataType] => c[1] !== 'other' && !skip.includes(c[0]));
+  private async evolve(
+    target: string,
+    table: TableSchema,
+    extra: [string, DataType][] = [],
+    skip: string[] = [],
+  ): Promise<void> {
+    const wanted = [...[...table.columns].map(([n, c]): [string, ColumnType] => [n, c.type]), ...extra].filter(
+      (c): c is [string, DataType] => c[1] !== 'other' && !skip.includes(c[0]),
+    );
     const known = this.known.get(target);
     const temp = target.startsWith('temp.') ? 'TEMP ' : '';
     if (!known) {
       if (wanted.length === 0) return;
-      await this.dest.run(`CREATE ${temp}TABLE ${target} (${wanted.map(([n, t]) => `${q(n)} ${SQL_TYPES[t]}`).join(', ')})`);
+      await this.dest.run(
+        `CREATE ${temp}TABLE ${target} (${wanted.map(([n, t]) => `${q(n)} ${SQL_TYPES[t]}`).join(', ')})`,
+      );
       this.known.set(target, new Map(wanted));
       return;
     }
     for (const [name, type] of wanted) {
       const has = known.get(name);
       if (has === undefined) await this.dest.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${SQL_TYPES[type]}`);
-      else if (has === 'bigint' && type === 'double') await this.dest.run(`ALTER TABLE ${target} ALTER COLUMN ${q(name)} TYPE DOUBLE`);
+      else if (has === 'bigint' && type === 'double')
+        await this.dest.run(`ALTER TABLE ${target} ALTER COLUMN ${q(name)} TYPE DOUBLE`);
       else continue;
       known.set(name, type);
     }
@@ -1326,32 +1691,61 @@ export class Loader {
 // Merge strategies, as dlt's (see README): each runs inside the load transaction and returns rows
 // written per table. The run's root rows are staged once, one row per key, the last one the
 // source yielded winning; `DELETE_COLUMN` marks rows whose key is to be removed.
-type MergeStrategy = (dest: Destination, pkg: LoadPackage, plan: Plan, run: { tables: TableSchema[]; stages: Map<string, string>; counts: Map<string, number> }) => Promise<void>;
+type MergeStrategy = (
+  dest: Destination,
+  pkg: LoadPackage,
+  plan: Plan,
+  run: { tables: TableSchema[]; stages: Map<string, string>; counts: Map<string, number> },
+) => Promise<void>;
 
-async function stageRoot(dest: Destination, plan: Plan, stages: Map<string, string>, partitionBy: string[]): Promise<void> {
-  await dest.run(`CREATE OR REPLACE TEMP TABLE _flight_stage AS SELECT * FROM ${stages.get(plan.table)} QUALIFY row_number() OVER (PARTITION BY ${partitionBy.map(q).join(', ')} ORDER BY _dlt_seq DESC) = 1`);
+async function stageRoot(
+  dest: Destination,
+  plan: Plan,
+  stages: Map<string, string>,
+  partitionBy: string[],
+): Promise<void> {
+  await dest.run(
+    `CREATE OR REPLACE TEMP TABLE _flight_stage AS SELECT * FROM ${stages.get(plan.table)} QUALIFY row_number() OVER (PARTITION BY ${partitionBy.map(q).join(', ')} ORDER BY _dlt_seq DESC) = 1`,
+  );
 }
 /** SQL that is true for a staged row marked deleted: a true boolean, or any non-null value. */
 function deletedSql(pkg: LoadPackage, plan: Plan, alias: string): string {
   const type = plan.deleteColumn ? pkg.schema.get(plan.table)?.columns.get(plan.deleteColumn)?.type : undefined;
   if (!plan.deleteColumn || !type) return 'false';
-  return type === 'bool' ? `coalesce(${alias}.${q(plan.deleteColumn)}, false)` : `${alias}.${q(plan.deleteColumn)} IS NOT NULL`;
+  return type === 'bool'
+    ? `coalesce(${alias}.${q(plan.deleteColumn)}, false)`
+    : `${alias}.${q(plan.deleteColumn)} IS NOT NULL`;
 }
-const keyMatch = (plan: Plan, a: string, b: string) => plan.primaryKey.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
+const keyMatch = (plan: Plan, a: string, b: string) =>
+  plan.primaryKey.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
 const childTables = (tables: TableSchema[]) => tables.filter((t) => t.parent !== null);
 
 /** Child rows of the root rows about to be replaced go first; found through _dlt_root_id. */
 async function deleteChildrenOfStagedKeys(dest: Destination, plan: Plan, tables: TableSchema[]): Promise<void> {
   for (const child of childTables(tables).filter((t) => t.columns.get('_dlt_root_id')?.stored))
-    await dest.run(`DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN (SELECT d._dlt_id FROM ${dest.table(plan.table)} AS d JOIN ${STAGE} AS s ON ${keyMatch(plan, 'd', 's')})`);
+    await dest.run(
+      `DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN (SELECT d._dlt_id FROM ${dest.table(plan.table)} AS d JOIN ${STAGE} AS s ON ${keyMatch(plan, 'd', 's')})`,
+    );
 }
 /** Child rows of the merged root rows that are kept: linked by id, or (upsert, where duplicates share an id) by arrival order. */
-async function insertStagedChildren(dest: Destination, pkg: LoadPackage, plan: Plan, stages: Map<string, string>, counts: Map<string, number>, link: '_dlt_root_id' | '_dlt_root_seq'): Promise<void> {
+async function insertStagedChildren(
+  dest: Destination,
+  pkg: LoadPackage,
+  plan: Plan,
+  stages: Map<string, string>,
+  counts: Map<string, number>,
+  link: '_dlt_root_id' | '_dlt_root_seq',
+): Promise<void> {
   const kept = `SELECT ${link === '_dlt_root_id' ? '_dlt_id' : '_dlt_seq'} FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`;
   for (const [name, stage] of stages) {
     if (name === plan.table) continue;
     const columns = link === '_dlt_root_seq' ? '* EXCLUDE (_dlt_root_seq)' : '*';
-    counts.set(name, await dest.run(`INSERT INTO ${dest.table(name)} BY NAME SELECT ${columns} FROM ${stage} WHERE ${link} IN (${kept})`));
+    counts.set(
+      name,
+      await dest.run(
+        `INSERT INTO ${dest.table(name)} BY NAME SELECT ${columns} FROM ${stage} WHERE ${link} IN (${kept})`,
+      ),
+    );
   }
 }
 
@@ -1361,13 +1755,20 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
     const root = dest.table(plan.table);
     await deleteChildrenOfStagedKeys(dest, plan, tables);
     await dest.run(`DELETE FROM ${root} AS d USING ${STAGE} AS s WHERE ${keyMatch(plan, 'd', 's')}`);
-    counts.set(plan.table, await dest.run(`INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq) FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`));
+    counts.set(
+      plan.table,
+      await dest.run(
+        `INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq) FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`,
+      ),
+    );
     await insertStagedChildren(dest, pkg, plan, stages, counts, '_dlt_root_id');
   },
 
   /** Update matching keys in place (columns no row of the run brought keep their values), insert new keys. */
   async upsert(dest, pkg, plan, { tables, stages, counts }) {
-    const brought = [...(pkg.schema.get(plan.table)?.present ?? [])].filter((c) => pkg.schema.get(plan.table)?.columns.get(c)?.type !== 'other');
+    const brought = [...(pkg.schema.get(plan.table)?.present ?? [])].filter(
+      (c) => pkg.schema.get(plan.table)?.columns.get(c)?.type !== 'other',
+    );
     const deleted = deletedSql(pkg, plan, 's');
     await deleteChildrenOfStagedKeys(dest, plan, tables);
     await dest.run(
@@ -1376,7 +1777,10 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
        WHEN MATCHED THEN UPDATE SET ${brought.map((c) => `${q(c)} = s.${q(c)}`).join(', ')}
        WHEN NOT MATCHED AND NOT ${deleted} THEN INSERT (${brought.map(q).join(', ')}) VALUES (${brought.map((c) => `s.${q(c)}`).join(', ')})`,
     );
-    counts.set(plan.table, Number((await dest.rows(`SELECT count(*) AS n FROM ${STAGE} AS s WHERE NOT ${deleted}`))[0]?.n ?? 0));
+    counts.set(
+      plan.table,
+      Number((await dest.rows(`SELECT count(*) AS n FROM ${STAGE} AS s WHERE NOT ${deleted}`))[0]?.n ?? 0),
+    );
     await insertStagedChildren(dest, pkg, plan, stages, counts, '_dlt_root_seq');
   },
 
@@ -1385,7 +1789,10 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
     const root = dest.table(plan.table);
     const at = { at: loadInstant(pkg.loadId) };
     const kept = `SELECT _dlt_id FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`;
-    await dest.run(`UPDATE ${root} AS d SET _dlt_valid_to = CAST($at AS TIMESTAMPTZ) WHERE _dlt_valid_to IS NULL AND NOT EXISTS (${kept} AND s._dlt_id = d._dlt_id)`, at);
+    await dest.run(
+      `UPDATE ${root} AS d SET _dlt_valid_to = CAST($at AS TIMESTAMPTZ) WHERE _dlt_valid_to IS NULL AND NOT EXISTS (${kept} AND s._dlt_id = d._dlt_id)`,
+      at,
+    );
     counts.set(
       plan.table,
       await dest.run(
@@ -1398,7 +1805,12 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
       if (name === plan.table) continue;
       // versions share child rows by content hash: only rows not stored yet, once each
       const child = dest.table(name);
-      counts.set(name, await dest.run(`INSERT INTO ${child} BY NAME SELECT * FROM ${stage} AS n WHERE NOT EXISTS (SELECT 1 FROM ${child} AS d WHERE d._dlt_id = n._dlt_id) QUALIFY row_number() OVER (PARTITION BY _dlt_id) = 1`));
+      counts.set(
+        name,
+        await dest.run(
+          `INSERT INTO ${child} BY NAME SELECT * FROM ${stage} AS n WHERE NOT EXISTS (SELECT 1 FROM ${child} AS d WHERE d._dlt_id = n._dlt_id) QUALIFY row_number() OVER (PARTITION BY _dlt_id) = 1`,
+        ),
+      );
     }
   },
 };
@@ -1412,13 +1824,19 @@ function loadInstant(loadId: string): string {
 /** dlt's `_dlt_loads` row: status 0 marks the load complete, in the same transaction as its data. */
 async function recordLoad(dest: Destination, pkg: LoadPackage, schemaName: string): Promise<void> {
   const loads = dest.table('_dlt_loads');
-  await dest.run(`CREATE TABLE IF NOT EXISTS ${loads} (load_id VARCHAR NOT NULL, schema_name VARCHAR, status BIGINT NOT NULL, inserted_at TIMESTAMPTZ NOT NULL, schema_version_hash VARCHAR)`);
+  await dest.run(
+    `CREATE TABLE IF NOT EXISTS ${loads} (load_id VARCHAR NOT NULL, schema_name VARCHAR, status BIGINT NOT NULL, inserted_at TIMESTAMPTZ NOT NULL, schema_version_hash VARCHAR)`,
+  );
   const shape = [...pkg.schema.values()].map((t) => [t.name, [...t.columns].map(([n, c]) => [n, c.type])]);
   const hash = createHash('sha256').update(JSON.stringify(shape)).digest('base64');
-  await dest.run(`INSERT INTO ${loads} VALUES ($id, $schema, 0, now(), $hash)`, { id: pkg.loadId, schema: schemaName, hash });
+  await dest.run(`INSERT INTO ${loads} VALUES ($id, $schema, 0, now(), $hash)`, {
+    id: pkg.loadId,
+    schema: schemaName,
+    hash,
+  });
 }
 
-// ─── State: what a source remembers between runs ───────────────────────────────────────────────
+// ─── State: what a source remembers between runs ──────────────
 // dlt's pipeline state: one JSON document per pipeline, stored in <dataset>._dlt_pipeline_state as
 // dlt stores it (zlib level 9, base64), a new version row only when it changed, written in the
 // load's transaction so a failed run never advances it. Read back like dlt: the newest version
@@ -1430,17 +1848,29 @@ export type PipelineState = Record<string, unknown> & { _state_version?: number;
 /** JSON with keys sorted at every level: the stable text that version and row hashes are made of. */
 export function sortedJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
-    typeof v === 'bigint' ? v.toString() : isRecord(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v,
+    typeof v === 'bigint'
+      ? v.toString()
+      : isRecord(v)
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, v[k]]),
+          )
+        : v,
   );
 }
 /** dlt's digest128: base64 of a SHAKE-128 digest, padding stripped. */
-const digest128 = (text: string, bytes: number) => createHash('shake128', { outputLength: bytes }).update(text).digest('base64').replace(/=+$/, '');
+const digest128 = (text: string, bytes: number) =>
+  createHash('shake128', { outputLength: bytes }).update(text).digest('base64').replace(/=+$/, '');
 
-export const encodeState = (state: PipelineState) => deflateSync(JSON.stringify(state), { level: 9 }).toString('base64');
+export const encodeState = (state: PipelineState) =>
+  deflateSync(JSON.stringify(state), { level: 9 }).toString('base64');
 /** Decodes dlt's state column; values Python dlt tagged with a private-use character (dates, decimals) come back as their text. */
 export function decodeState(text: string): PipelineState {
   const json = /^[A-Za-z0-9+/]+=*$/.test(text) ? inflateSync(Buffer.from(text, 'base64')).toString('utf8') : text;
-  return JSON.parse(json, (_k, v: unknown) => (typeof v === 'string' && /^[\uf026-\uf02d]/.test(v) ? v.slice(1) : v)) as PipelineState;
+  return JSON.parse(json, (_k, v: unknown) =>
+    typeof v === 'string' && /^[\uf026-\uf02d]/.test(v) ? v.slice(1) : v,
+  ) as PipelineState;
 }
 function stateVersionHash(state: PipelineState): string {
   const { _state_version, _state_engine_version, _version_hash, _local, ...content } = state;
@@ -1458,15 +1888,22 @@ async function loadState(dest: Destination, plan: Plan): Promise<PipelineState> 
       if (/does not exist/i.test(errorText(e))) return [];
       throw e;
     });
-  const state: PipelineState = stored[0] ? decodeState(String(stored[0].state)) : { _state_version: 0, _state_engine_version: STATE_ENGINE_VERSION };
-  Object.assign(state, { pipeline_name: plan.schemaName, dataset_name: plan.dataset, default_schema_name: plan.schemaName, schema_names: [plan.schemaName] });
+  const state: PipelineState = stored[0]
+    ? decodeState(String(stored[0].state))
+    : { _state_version: 0, _state_engine_version: STATE_ENGINE_VERSION };
+  Object.assign(state, {
+    pipeline_name: plan.schemaName,
+    dataset_name: plan.dataset,
+    default_schema_name: plan.schemaName,
+    schema_names: [plan.schemaName],
+  });
   state.destination_type = `dlt.destinations.${plan.destination === 'local' ? 'duckdb' : 'motherduck'}`;
   return state;
 }
 
 /** The state of one table's source inside the pipeline state: sources.<schema>.resources.<table>. */
 function resourceState(state: PipelineState, plan: Plan): Record<string, unknown> {
-  const sources = ((state.sources ??= {}) as Record<string, Record<string, unknown>>);
+  const sources = (state.sources ??= {}) as Record<string, Record<string, unknown>>;
   const resources = ((sources[plan.schemaName] ??= {}).resources ??= {}) as Record<string, Record<string, unknown>>;
   return (resources[plan.table] ??= {});
 }
@@ -1489,7 +1926,12 @@ async function saveState(dest: Destination, plan: Plan, state: PipelineState, lo
   await dest.run(`CREATE TABLE IF NOT EXISTS ${table} (version BIGINT NOT NULL, engine_version BIGINT NOT NULL, pipeline_name VARCHAR NOT NULL, state VARCHAR NOT NULL,
     created_at TIMESTAMPTZ NOT NULL, version_hash VARCHAR, _dlt_load_id VARCHAR NOT NULL, _dlt_id VARCHAR NOT NULL)`);
   await dest.run(`INSERT INTO ${table} VALUES ($version, $engine, $pipeline, $state, now(), $hash, $loadId, $id)`, {
-    version: state._state_version ?? 0, engine: STATE_ENGINE_VERSION, pipeline: plan.schemaName, state: encoded, hash, loadId,
+    version: state._state_version ?? 0,
+    engine: STATE_ENGINE_VERSION,
+    pipeline: plan.schemaName,
+    state: encoded,
+    hash,
+    loadId,
     id: randomBytes(10).toString('base64').replace(/=+$/, ''),
   });
   return true;
@@ -1516,25 +1958,49 @@ export interface Incremental<T extends Cursor> {
   /** The rows to load of `rows`. */
   filter<R extends Row>(rows: Iterable<R> | AsyncIterable<R>): AsyncGenerator<R>;
 }
-interface IncrementalState { initial_value?: unknown; last_value?: unknown; unique_hashes: string[]; start_value?: unknown }
+interface IncrementalState {
+  initial_value?: unknown;
+  last_value?: unknown;
+  unique_hashes: string[];
+  start_value?: unknown;
+}
 
 function compareCursor(a: Cursor, b: Cursor, path: string): number {
-  if (typeof a !== typeof b) throw new FlightError(`incremental cursor "${path}": cannot compare ${JSON.stringify(String(a))} with ${JSON.stringify(String(b))} (different types)`);
+  if (typeof a !== typeof b)
+    throw new FlightError(
+      `incremental cursor "${path}": cannot compare ${JSON.stringify(String(a))} with ${JSON.stringify(String(b))} (different types)`,
+    );
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-export function makeIncremental<T extends Cursor>(state: Record<string, unknown>, cursorPath: string, options: IncrementalOptions<T> = {}): Incremental<T> {
+export function makeIncremental<T extends Cursor>(
+  state: Record<string, unknown>,
+  cursorPath: string,
+  options: IncrementalOptions<T> = {},
+): Incremental<T> {
   const all = (state.incremental ??= {}) as Record<string, IncrementalState>;
-  const saved = (all[cursorPath] ??= { initial_value: options.initialValue, last_value: options.initialValue, unique_hashes: [], start_value: options.initialValue });
+  const saved = (all[cursorPath] ??= {
+    initial_value: options.initialValue,
+    last_value: options.initialValue,
+    unique_hashes: [],
+    start_value: options.initialValue,
+  });
   const startValue = (saved.last_value ?? options.initialValue) as T | undefined;
   const startHashes = new Set(saved.unique_hashes);
   let lastValue = startValue;
   let boundary = new Set(saved.unique_hashes); // hashes of rows whose cursor equals lastValue
-  const rowHash = (row: Row) => digest128(sortedJson(options.primaryKey ? options.primaryKey.map((k) => row[k]) : row), 15);
+  const rowHash = (row: Row) =>
+    digest128(sortedJson(options.primaryKey ? options.primaryKey.map((k) => row[k]) : row), 15);
   const accept = (row: Row): boolean => {
     const value = row[cursorPath] as T | null | undefined;
-    if (value === undefined || value === null) throw new FlightError(`incremental cursor "${cursorPath}" is missing or null in a row: ${sortedJson(row).slice(0, 200)}`);
-    if (typeof value !== 'string' && typeof value !== 'number') throw new FlightError(`incremental cursor "${cursorPath}" must be a string or a number (an ISO timestamp as text, say), got ${Object.prototype.toString.call(value).slice(8, -1)}`);
+    if (value === undefined || value === null)
+      throw new FlightError(
+        `incremental cursor "${cursorPath}" is missing or null in a row: ${sortedJson(row).slice(0, 200)}`,
+      );
+    if (typeof value !== 'string' && typeof value !== 'number')
+      throw new FlightError(
+        `incremental cursor "${cursorPath}" must be a string or a number (an ISO timestamp as text, say), got ${Object.prototype.toString.call(value).slice(8, -1)}`,
+      );
     if (startValue !== undefined) {
       const vsStart = compareCursor(value, startValue, cursorPath);
       if (vsStart < 0 || (vsStart === 0 && startHashes.has(rowHash(row)))) return false;
@@ -1557,13 +2023,22 @@ export function makeIncremental<T extends Cursor>(state: Record<string, unknown>
   };
 }
 
-// ─── Ledger ─────────────────────────────────────────────────────────────────────────────────────
+// ─── Ledger ──────────────────────────
 // One row per run in <database>.main.<RUN_LEDGER_TABLE>. The first five columns are the Python
 // Flight's, in its order, so its ledger is upgraded in place and its rows are kept.
 
 const LEDGER_COLUMNS = {
-  run_at: 'TIMESTAMPTZ', pipeline_name: 'VARCHAR', destination_dataset: 'VARCHAR', destination_table: 'VARCHAR', load_summary: 'VARCHAR',
-  status: 'VARCHAR', load_id: 'VARCHAR', rows_loaded: 'BIGINT', error: 'VARCHAR', duration_s: 'DOUBLE', destination: 'VARCHAR',
+  run_at: 'TIMESTAMPTZ',
+  pipeline_name: 'VARCHAR',
+  destination_dataset: 'VARCHAR',
+  destination_table: 'VARCHAR',
+  load_summary: 'VARCHAR',
+  status: 'VARCHAR',
+  load_id: 'VARCHAR',
+  rows_loaded: 'BIGINT',
+  error: 'VARCHAR',
+  duration_s: 'DOUBLE',
+  destination: 'VARCHAR',
 } as const;
 export type LedgerEntry = { [K in keyof typeof LEDGER_COLUMNS]: string | number | null };
 const ledgerName = (plan: Plan) => `${q(plan.database)}.main.${q(plan.ledger)}`;
@@ -1580,7 +2055,7 @@ async function writeLedger(dest: Destination, plan: Plan, entry: LedgerEntry): P
   await dest.run(`INSERT INTO ${ledgerName(plan)} (${names.map(q).join(', ')}) VALUES (${values.join(', ')})`, entry);
 }
 
-// ─── Run ────────────────────────────────────────────────────────────────────────────────────────
+// ─── Run ───────────────────────────
 
 export interface RunOptions {
   env: Env;
@@ -1608,7 +2083,12 @@ export interface RunSummary {
 const newLoadId = () => ((performance.timeOrigin + performance.now()) / 1000).toFixed(6);
 
 /** One run: config, destination, extract, load, ledger. Resolves to a summary; never exits. */
-export async function runFlight({ env, source = githubRepoRows, log = (line) => console.log(line), terminal = process.stderr.isTTY ? process.stderr : null }: RunOptions): Promise<RunSummary> {
+export async function runFlight({
+  env,
+  source = githubRepoRows,
+  log = (line) => console.log(line),
+  terminal = process.stderr.isTTY ? process.stderr : null,
+}: RunOptions): Promise<RunSummary> {
   const started = Date.now();
   const seconds = () => Math.round(Date.now() - started) / 1000;
   log(formatEvent('config', 'running'));
@@ -1617,7 +2097,17 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
     const error = `invalid config (nothing was run):\n${parsedConfig.problems.map((p) => `  - ${p}`).join('\n')}`;
     log(formatEvent('config', 'failed', { error: oneLine(error) }));
     log(formatEvent('@flight', 'failed', { exit: 2 }));
-    return { status: 'failed', exitCode: 2, loadId: null, rowsLoaded: 0, tables: {}, destination: null, target: null, durationS: seconds(), error };
+    return {
+      status: 'failed',
+      exitCode: 2,
+      loadId: null,
+      rowsLoaded: 0,
+      tables: {},
+      destination: null,
+      target: null,
+      durationS: seconds(),
+      error,
+    };
   }
   const config = parsedConfig.config;
   const plan = planFor(config);
@@ -1627,7 +2117,10 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
   const say = (step: string, status: string, fields: Fields = {}) => {
     meter.step(status === 'running' ? step : null);
     if (fields.effect !== undefined) effects.set(step, fields.effect);
-    const context = status === 'failed' && effects.has(step) ? { rows: step === 'extract' ? meter.rows : 0, effect: effects.get(step) } : {};
+    const context =
+      status === 'failed' && effects.has(step)
+        ? { rows: step === 'extract' ? meter.rows : 0, effect: effects.get(step) }
+        : {};
     log(redact(formatEvent(step, status, { ...context, ...fields })));
   };
   const target = `${plan.database}.${plan.dataset}.${plan.table}`;
@@ -1635,12 +2128,28 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
   const workDir = join(tmpdir(), 'flight-dlt-ingest', `${config.PIPELINE_NAME.slice(0, 64)}-${loadId}-${process.pid}`);
   const http = createHttpClient(config, redact);
   const summary: RunSummary = {
-    status: 'failed', exitCode: 1, loadId, rowsLoaded: 0, tables: {}, destination: plan.destination, target,
-    ...(plan.databasePath ? { databasePath: plan.databasePath } : {}), durationS: 0,
+    status: 'failed',
+    exitCode: 1,
+    loadId,
+    rowsLoaded: 0,
+    tables: {},
+    destination: plan.destination,
+    target,
+    ...(plan.databasePath ? { databasePath: plan.databasePath } : {}),
+    durationS: 0,
   };
   const ledgerEntry = (status: string, rows: number, loadSummary: string, error: string | null): LedgerEntry => ({
-    run_at: new Date(started).toISOString(), pipeline_name: config.PIPELINE_NAME, destination_dataset: plan.dataset, destination_table: plan.table,
-    load_summary: loadSummary, status, load_id: loadId, rows_loaded: rows, error, duration_s: seconds(), destination: plan.destination,
+    run_at: new Date(started).toISOString(),
+    pipeline_name: config.PIPELINE_NAME,
+    destination_dataset: plan.dataset,
+    destination_table: plan.table,
+    load_summary: loadSummary,
+    status,
+    load_id: loadId,
+    rows_loaded: rows,
+    error,
+    duration_s: seconds(),
+    destination: plan.destination,
   });
   say('config', 'ok', { destination: plan.destination, table: target, disposition: config.WRITE_DISPOSITION });
 
@@ -1663,10 +2172,18 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
     const schema = await readSchema(dest, plan);
     loader = new Loader(dest, plan, schema);
     await loader.begin();
-    const extractor = new Extractor(plan, schema, {
-      loadId, dir: workDir, batchRows: config.BATCH_ROWS, maxNesting: config.MAX_TABLE_NESTING,
-      onFile: (table, path) => loader!.add(table, path),
-    }, (writer = new ParquetWriter()));
+    const extractor = new Extractor(
+      plan,
+      schema,
+      {
+        loadId,
+        dir: workDir,
+        batchRows: config.BATCH_ROWS,
+        maxNesting: config.MAX_TABLE_NESTING,
+        onFile: (table, path) => loader!.add(table, path),
+      },
+      (writer = new ParquetWriter()),
+    );
     const ctx: SourceContext = {
       config,
       get state() {
@@ -1687,7 +2204,16 @@ export async function runFlight({ env, source = githubRepoRows, log = (line) => 
       const rows = counts.get(plan.table) ?? 0;
       const perTable = [...counts].map(([t, n]) => `${t}=${n}`).join(', ') || 'no rows';
       await saveState(dest!, plan, state, loadId);
-      await writeLedger(dest!, plan, ledgerEntry('succeeded', rows, `${config.WRITE_DISPOSITION} into ${plan.database}.${plan.dataset}: ${perTable}`, null));
+      await writeLedger(
+        dest!,
+        plan,
+        ledgerEntry(
+          'succeeded',
+          rows,
+          `${config.WRITE_DISPOSITION} into ${plan.database}.${plan.dataset}: ${perTable}`,
+          null,
+        ),
+      );
     });
     summary.tables = Object.fromEntries(loader.counts);
     summary.rowsLoaded = loader.counts.get(plan.table) ?? 0;
@@ -1764,7 +2290,12 @@ function progressMeter(terminal: { write(text: string): unknown } | null) {
  * are taken up and the next handed over, so Parquet writing and loading run while the next batch is
  * built; keepUp waits when either falls behind.
  */
-async function pump(rows: Iterable<Row> | AsyncIterable<Row>, extractor: Extractor, loader: Loader, counter: { rows: number }): Promise<void> {
+async function pump(
+  rows: Iterable<Row> | AsyncIterable<Row>,
+  extractor: Extractor,
+  loader: Loader,
+  counter: { rows: number },
+): Promise<void> {
   const turn = async () => {
     await new Promise(setImmediate);
     await extractor.keepUp();
@@ -1790,7 +2321,9 @@ function prepareWorkDir(dir: string): void {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, '.probe'), 'flight');
   } catch (e) {
-    throw new FlightError(`the working folder ${dir} is not writable (${errorText(e)}); set TMPDIR to a writable folder`);
+    throw new FlightError(
+      `the working folder ${dir} is not writable (${errorText(e)}); set TMPDIR to a writable folder`,
+    );
   }
 }
 
@@ -1808,7 +2341,7 @@ function sweepStaleWorkDirs(base: string): void {
   }
 }
 
-// ─── Main ───────────────────────────────────────────────────────────────────────────────────────
+// ─── Main ───────────────────────────
 
 function printSummary(s: RunSummary): void {
   if (s.status === 'succeeded') {
@@ -1859,13 +2392,25 @@ async function showStatus(env: Env): Promise<number> {
   try {
     const orNone = (e: unknown) => (/does not exist/i.test(errorText(e)) ? [] : Promise.reject(e));
     const runs = await dest
-      .rows(`SELECT run_at, status, rows_loaded, round(duration_s, 2) AS duration_s, destination_table AS "table", left(error, 120) AS error
-             FROM ${ledgerName(plan)} WHERE pipeline_name = $p ORDER BY run_at DESC LIMIT 10`, { p: parsed.config.PIPELINE_NAME })
+      .rows(
+        `SELECT run_at, status, rows_loaded, round(duration_s, 2) AS duration_s, destination_table AS "table", left(error, 120) AS error
+             FROM ${ledgerName(plan)} WHERE pipeline_name = $p ORDER BY run_at DESC LIMIT 10`,
+        { p: parsed.config.PIPELINE_NAME },
+      )
       .catch(orNone);
-    const tables = await dest.rows(`SELECT table_name FROM information_schema.tables WHERE table_catalog = $db AND table_schema = $ds ORDER BY table_name`, { db: plan.database, ds: plan.dataset });
+    const tables = await dest.rows(
+      `SELECT table_name FROM information_schema.tables WHERE table_catalog = $db AND table_schema = $ds ORDER BY table_name`,
+      { db: plan.database, ds: plan.dataset },
+    );
     const counts = [];
-    for (const { table_name } of tables) counts.push({ table: `${plan.dataset}.${table_name}`, rows: (await dest.rows(`SELECT count(*) AS n FROM ${dest.table(String(table_name))}`))[0]?.n });
-    console.log(`Pipeline ${parsed.config.PIPELINE_NAME} at ${plan.databasePath ?? `md:${plan.database}`}\n\nLast runs (newest first):\n${formatTable(runs) || '  none yet'}\n\nTables:\n${formatTable(counts) || '  none yet'}`);
+    for (const { table_name } of tables)
+      counts.push({
+        table: `${plan.dataset}.${table_name}`,
+        rows: (await dest.rows(`SELECT count(*) AS n FROM ${dest.table(String(table_name))}`))[0]?.n,
+      });
+    console.log(
+      `Pipeline ${parsed.config.PIPELINE_NAME} at ${plan.databasePath ?? `md:${plan.database}`}\n\nLast runs (newest first):\n${formatTable(runs) || '  none yet'}\n\nTables:\n${formatTable(counts) || '  none yet'}`,
+    );
     return 0;
   } finally {
     dest.close();
@@ -1876,16 +2421,31 @@ async function showStatus(env: Env): Promise<number> {
 export function formatTable(rows: Record<string, unknown>[]): string {
   if (rows.length === 0) return '';
   const names = Object.keys(rows[0]!);
-  const cell = (v: unknown) => (v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v).replace(/\s+/g, ' '));
+  const cell = (v: unknown) =>
+    v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v).replace(/\s+/g, ' ');
   const widths = names.map((n) => Math.max(n.length, ...rows.map((r) => cell(r[n]).length)));
   const line = (values: string[]) => `  ${values.map((v, i) => v.padEnd(widths[i]!)).join('  ')}`.trimEnd();
-  return [line(names), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(names.map((n) => cell(r[n]))))].join('\n');
+  return [
+    line(names),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map((r) => line(names.map((n) => cell(r[n])))),
+  ].join('\n');
 }
 
 // Schedule: SCHEDULE_CRON keeps the process running and starts a run at each tick, one at a time.
 // SIGINT / SIGTERM let the current run finish, then the process exits.
-interface Cron { fields: Set<number>[]; anyDay: boolean; anyWeekday: boolean }
-const CRON_FIELDS = [['minute', 0, 59], ['hour', 0, 23], ['day of month', 1, 31], ['month', 1, 12], ['day of week', 0, 7]] as const;
+interface Cron {
+  fields: Set<number>[];
+  anyDay: boolean;
+  anyWeekday: boolean;
+}
+const CRON_FIELDS = [
+  ['minute', 0, 59],
+  ['hour', 0, 23],
+  ['day of month', 1, 31],
+  ['month', 1, 12],
+  ['day of week', 0, 7],
+] as const;
 const CRON_NAMES: Record<number, Record<string, number>> = {
   3: Object.fromEntries('jan feb mar apr may jun jul aug sep oct nov dec'.split(' ').map((m, i) => [m, i + 1])),
   4: Object.fromEntries('sun mon tue wed thu fri sat'.split(' ').map((d, i) => [d, i])),
@@ -1893,17 +2453,26 @@ const CRON_NAMES: Record<number, Record<string, number>> = {
 
 export function parseCron(expression: string): Cron {
   const parts = expression.trim().split(/\s+/);
-  if (parts.length !== 5) throw new Error(`needs 5 fields (minute hour day-of-month month day-of-week), got ${parts.length}`);
+  if (parts.length !== 5)
+    throw new Error(`needs 5 fields (minute hour day-of-month month day-of-week), got ${parts.length}`);
   const fields = parts.map((part, f) => {
     const [name, min, max] = CRON_FIELDS[f]!;
     const values = new Set<number>();
     for (const item of part.split(',')) {
       const m = /^(?:(\*)|(\w+)(?:-(\w+))?)(?:\/(\d+))?$/.exec(item);
-      const value = (text: string) => (/^\d+$/.test(text) ? Number(text) : (CRON_NAMES[f]?.[text.toLowerCase()] ?? NaN));
+      const value = (text: string) =>
+        /^\d+$/.test(text) ? Number(text) : (CRON_NAMES[f]?.[text.toLowerCase()] ?? NaN);
       const [from, to] = m?.[1] ? [min, max] : [value(m?.[2] ?? ''), value(m?.[3] ?? m?.[2] ?? '')];
       const step = m?.[4] === undefined ? 1 : Number(m[4]);
-      if (!m || !(from >= min && to <= max && from <= to) || step < 1 || (m[4] !== undefined && !m[1] && m[3] === undefined))
-        throw new Error(`${name} field ${JSON.stringify(item)} is not valid (${min}-${max}, *, lists, ranges, */step or a-b/step)`);
+      if (
+        !m ||
+        !(from >= min && to <= max && from <= to) ||
+        step < 1 ||
+        (m[4] !== undefined && !m[1] && m[3] === undefined)
+      )
+        throw new Error(
+          `${name} field ${JSON.stringify(item)} is not valid (${min}-${max}, *, lists, ranges, */step or a-b/step)`,
+        );
       for (let v = from; v <= to; v += step) values.add(f === 4 && v === 7 ? 0 : v);
     }
     return values;
@@ -1913,12 +2482,25 @@ export function parseCron(expression: string): Cron {
 
 /** The first minute after `after` (UTC) that the expression selects. */
 export function nextCronTime(cron: Cron, after: Date): Date {
-  const [minutes, hours, days, months, weekdays] = cron.fields as [Set<number>, Set<number>, Set<number>, Set<number>, Set<number>];
+  const [minutes, hours, days, months, weekdays] = cron.fields as [
+    Set<number>,
+    Set<number>,
+    Set<number>,
+    Set<number>,
+    Set<number>,
+  ];
   const t = new Date(Math.floor(after.getTime() / 60_000) * 60_000 + 60_000);
   for (let guard = 0; guard < 100_000; guard++) {
-    const dayOk = cron.anyDay && cron.anyWeekday ? true : cron.anyDay ? weekdays.has(t.getUTCDay()) : cron.anyWeekday ? days.has(t.getUTCDate()) : days.has(t.getUTCDate()) || weekdays.has(t.getUTCDay());
-    if (!months.has(t.getUTCMonth() + 1)) t.setUTCMonth(t.getUTCMonth() + 1, 1), t.setUTCHours(0, 0);
-    else if (!dayOk) t.setUTCDate(t.getUTCDate() + 1), t.setUTCHours(0, 0);
+    const dayOk =
+      cron.anyDay && cron.anyWeekday
+        ? true
+        : cron.anyDay
+          ? weekdays.has(t.getUTCDay())
+          : cron.anyWeekday
+            ? days.has(t.getUTCDate())
+            : days.has(t.getUTCDate()) || weekdays.has(t.getUTCDay());
+    if (!months.has(t.getUTCMonth() + 1)) (t.setUTCMonth(t.getUTCMonth() + 1, 1), t.setUTCHours(0, 0));
+    else if (!dayOk) (t.setUTCDate(t.getUTCDate() + 1), t.setUTCHours(0, 0));
     else if (!hours.has(t.getUTCHours())) t.setUTCHours(t.getUTCHours() + 1, 0);
     else if (!minutes.has(t.getUTCMinutes())) t.setUTCMinutes(t.getUTCMinutes() + 1);
     else return t;
@@ -1965,5 +2547,6 @@ export async function runOnSchedule(expression: string, env: Env, options: Sched
   return 0;
 }
 
-const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
 if (invokedDirectly) process.exitCode = await main(process.argv.slice(2));

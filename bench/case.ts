@@ -11,7 +11,12 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DuckDBInstance, DuckDBTimestampTZValue, type DuckDBAppender, type DuckDBPreparedStatement } from '@duckdb/node-api';
+import {
+  DuckDBInstance,
+  DuckDBTimestampTZValue,
+  type DuckDBAppender,
+  type DuckDBPreparedStatement,
+} from '@duckdb/node-api';
 import { runFlight } from '../flight.ts';
 import { CASES, RESULT_MARK, type CaseArgs, type CaseResult } from './protocol.ts';
 import { columns, mergedCount, mergeRows, PRIMARY_KEY, rows, SQL_TYPE, type Column, type Row } from './synthetic.ts';
@@ -38,7 +43,11 @@ function flightEnv(args: CaseArgs, disposition: 'append' | 'merge'): Record<stri
 /** Per runFlight step, from its progress lines (`@flight-run <step> running|ok ...`): seconds, and the RSS when it ended. */
 type Phases = Record<string, { seconds: number; rssMb: number }>;
 
-async function flight(args: CaseArgs, disposition: 'append' | 'merge', source: () => Iterable<Row>): Promise<{ loaded: number; phases: Phases }> {
+async function flight(
+  args: CaseArgs,
+  disposition: 'append' | 'merge',
+  source: () => Iterable<Row>,
+): Promise<{ loaded: number; phases: Phases }> {
   const started = new Map<string, number>();
   const phases: Phases = {};
   const log = (line: string) => {
@@ -46,13 +55,21 @@ async function flight(args: CaseArgs, disposition: 'append' | 'merge', source: (
     if (!m) return;
     const [step, status] = [m[1]!, m[2]!];
     if (status === 'running' && !started.has(step)) started.set(step, performance.now());
-    if (status === 'ok' && started.has(step)) phases[step] = { seconds: (performance.now() - started.get(step)!) / 1000, rssMb: process.memoryUsage.rss() / 2 ** 20 };
+    if (status === 'ok' && started.has(step))
+      phases[step] = {
+        seconds: (performance.now() - started.get(step)!) / 1000,
+        rssMb: process.memoryUsage.rss() / 2 ** 20,
+      };
   };
   const summary = await runFlight({ env: flightEnv(args, disposition), source, log });
-  if (summary.status !== 'succeeded') throw new Error(`runFlight ${disposition} failed (exit ${summary.exitCode}): ${summary.error}`);
+  if (summary.status !== 'succeeded')
+    throw new Error(`runFlight ${disposition} failed (exit ${summary.exitCode}): ${summary.error}`);
   return { loaded: summary.rowsLoaded, phases };
 }
-const phaseNote = (p: Phases) => Object.entries(p).map(([step, s]) => `${step} ${s.seconds.toFixed(2)} s (RSS after ${s.rssMb.toFixed(0)} MB)`).join(', ');
+const phaseNote = (p: Phases) =>
+  Object.entries(p)
+    .map(([step, s]) => `${step} ${s.seconds.toFixed(2)} s (RSS after ${s.rssMb.toFixed(0)} MB)`)
+    .join(', ');
 
 /** Reads one number from the case's database (not timed). */
 async function scalar(dir: string, sql: string): Promise<number> {
@@ -75,15 +92,26 @@ const countRows = (dir: string) => scalar(dir, `SELECT count(*) FROM ${FULL_TABL
  */
 async function checkContents(args: CaseArgs, live: Iterable<Row>, childTable = true): Promise<void> {
   const [int, ts] = args.shape === 'flat' ? ['stars', 'pushed_at'] : ['n_3', 't_1'];
-  let ints = 0, seconds = 0, tags = 0;
+  let ints = 0,
+    seconds = 0,
+    tags = 0;
   for (const row of live) {
     ints += (row[int] as number | null) ?? 0;
     seconds += row[ts] ? Date.parse(row[ts] as string) / 1000 : 0;
     if (args.shape === 'wide') tags += (row.tags as unknown[]).length;
   }
   expect(`sum(${int})`, await scalar(args.dir, `SELECT coalesce(sum(${q(int)}), 0) FROM ${FULL_TABLE}`), ints);
-  expect(`sum(epoch(${ts}))`, await scalar(args.dir, `SELECT coalesce(sum(epoch(${q(ts)})), 0) FROM ${FULL_TABLE}`), seconds);
-  if (args.shape === 'wide' && childTable) expect('rows in child table rows__tags', await scalar(args.dir, `SELECT count(*) FROM ${q(DB)}.${q(SCHEMA)}.${q(`${TABLE}__tags`)}`), tags);
+  expect(
+    `sum(epoch(${ts}))`,
+    await scalar(args.dir, `SELECT coalesce(sum(epoch(${q(ts)})), 0) FROM ${FULL_TABLE}`),
+    seconds,
+  );
+  if (args.shape === 'wide' && childTable)
+    expect(
+      'rows in child table rows__tags',
+      await scalar(args.dir, `SELECT count(*) FROM ${q(DB)}.${q(SCHEMA)}.${q(`${TABLE}__tags`)}`),
+      tags,
+    );
 }
 function* filter<T>(items: Iterable<T>, keep: (item: T, index: number) => boolean): Generator<T> {
   let i = 0;
@@ -133,9 +161,13 @@ async function prefill(args: CaseArgs): Promise<Timed> {
 
 async function pipelineMerge(args: CaseArgs): Promise<Timed> {
   // the prefill runs in a process of its own, so this process's peak RSS is the merge's
-  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), JSON.stringify({ ...args, case: 'prefill' })], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawnSync(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), JSON.stringify({ ...args, case: 'prefill' })],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   if (child.status !== 0) throw new Error(`prefill failed (exit ${child.status ?? child.signal})`);
   const t0 = now();
   const { phases } = await flight(args, 'merge', () => mergeRows(args.shape, args.rows));
@@ -146,22 +178,37 @@ async function pipelineMerge(args: CaseArgs): Promise<Timed> {
   expect('distinct keys after merge', await scalar(args.dir, `SELECT count(DISTINCT ${key}) FROM ${FULL_TABLE}`), want);
   // the merge replaced the even ids' rows (and their child rows); the odd ids keep the prefill's
   const untouched = filter(rows(args.shape, args.rows), (_row, i) => i % 2 === 1);
-  await checkContents(args, (function* () { yield* untouched; yield* mergeRows(args.shape, args.rows); })());
-  return { seconds, rows: args.rows, note: `table prefilled with ${args.rows} rows first (untimed, another process); merge of ${args.rows} (half new) ends with ${want}; runFlight steps: ${phaseNote(phases)}` };
+  await checkContents(
+    args,
+    (function* () {
+      yield* untouched;
+      yield* mergeRows(args.shape, args.rows);
+    })(),
+  );
+  return {
+    seconds,
+    rows: args.rows,
+    note: `table prefilled with ${args.rows} rows first (untimed, another process); merge of ${args.rows} (half new) ends with ${want}; runFlight steps: ${phaseNote(phases)}`,
+  };
 }
 
 /** Binds one value of a column to a prepared statement parameter. */
 function bindValue(stmt: DuckDBPreparedStatement, i: number, col: Column, v: unknown): void {
   if (v === null || v === undefined) return stmt.bindNull(i);
   switch (col.type) {
-    case 'bigint': return stmt.bindBigInt(i, BigInt(v as number));
-    case 'double': return stmt.bindDouble(i, v as number);
-    case 'bool': return stmt.bindBoolean(i, v as boolean);
+    case 'bigint':
+      return stmt.bindBigInt(i, BigInt(v as number));
+    case 'double':
+      return stmt.bindDouble(i, v as number);
+    case 'bool':
+      return stmt.bindBoolean(i, v as boolean);
     // Parsed in JS and bound as TIMESTAMPTZ: binding the ISO text instead measured 1.5x slower here
     // (a VARCHAR value for a TIMESTAMPTZ parameter), so this is the stronger baseline.
-    case 'timestamp': return stmt.bindTimestampTZ(i, new DuckDBTimestampTZValue(BigInt(Date.parse(v as string)) * 1000n));
+    case 'timestamp':
+      return stmt.bindTimestampTZ(i, new DuckDBTimestampTZValue(BigInt(Date.parse(v as string)) * 1000n));
     case 'text':
-    case 'json': return stmt.bindVarchar(i, v as string);
+    case 'json':
+      return stmt.bindVarchar(i, v as string);
   }
 }
 
@@ -187,21 +234,29 @@ async function insertRowwise(args: CaseArgs, transaction: boolean): Promise<Time
   expect('rows in table', await countRows(args.dir), sample);
   await checkContents(args, rows(args.shape, sample), false);
   const how = transaction ? 'all in one transaction' : 'each its own (autocommit) transaction';
-  return { seconds, rows: sample, note: `prepared INSERT, one row per execution, typed binds, ${how}; timed on a sample` };
+  return {
+    seconds,
+    rows: sample,
+    note: `prepared INSERT, one row per execution, typed binds, ${how}; timed on a sample`,
+  };
 }
 
 /** Appends one value, the way the Appender's documentation shows: one typed call per value. */
 function appendValue(app: DuckDBAppender, col: Column, v: unknown): void {
   if (v === null || v === undefined) return app.appendNull();
   switch (col.type) {
-    case 'bigint': return app.appendBigInt(BigInt(v as number));
-    case 'double': return app.appendDouble(v as number);
-    case 'bool': return app.appendBoolean(v as boolean);
+    case 'bigint':
+      return app.appendBigInt(BigInt(v as number));
+    case 'double':
+      return app.appendDouble(v as number);
+    case 'bool':
+      return app.appendBoolean(v as boolean);
     // A timestamp goes in as its ISO text and DuckDB casts it to TIMESTAMPTZ: measured 1.4x faster
     // (flat, 200k rows) than Date.parse + appendTimestampTZ, so the stronger baseline.
     case 'timestamp':
     case 'text':
-    case 'json': return app.appendVarchar(v as string);
+    case 'json':
+      return app.appendVarchar(v as string);
   }
 }
 
@@ -242,7 +297,8 @@ function jsonColumns(cols: Column[]): { spec: string; select: string } {
       select.push(q(c.name));
     }
   }
-  for (const [parent, fields] of structs) spec.push(`${q(parent)}: 'STRUCT(${fields.join(', ').replaceAll("'", "''")})'`);
+  for (const [parent, fields] of structs)
+    spec.push(`${q(parent)}: 'STRUCT(${fields.join(', ').replaceAll("'", "''")})'`);
   return { spec: `{${spec.join(', ')}}`, select: select.join(', ') };
 }
 
@@ -262,7 +318,10 @@ async function ndjson(args: CaseArgs): Promise<Timed> {
   closeSync(fd);
   const { conn, cols, close } = await openBaseline(args);
   const { spec, select } = jsonColumns(cols);
-  await conn.run(`INSERT INTO ${FULL_TABLE} SELECT ${select} FROM read_json($file, format = 'newline_delimited', columns = ${spec})`, { file });
+  await conn.run(
+    `INSERT INTO ${FULL_TABLE} SELECT ${select} FROM read_json($file, format = 'newline_delimited', columns = ${spec})`,
+    { file },
+  );
   close();
   const seconds = now() - t0;
   rmSync(file);
@@ -282,7 +341,14 @@ async function sourceOnly(args: CaseArgs): Promise<Timed> {
 }
 
 const RUN: Record<CaseArgs['case'], (args: CaseArgs) => Promise<Timed>> = {
-  a: pipelineAppend, b: pipelineMerge, c: (args) => insertRowwise(args, false), h: (args) => insertRowwise(args, true), d: appender, e: ndjson, g: sourceOnly, prefill,
+  a: pipelineAppend,
+  b: pipelineMerge,
+  c: (args) => insertRowwise(args, false),
+  h: (args) => insertRowwise(args, true),
+  d: appender,
+  e: ndjson,
+  g: sourceOnly,
+  prefill,
 };
 
 async function main(): Promise<void> {
@@ -308,7 +374,7 @@ async function main(): Promise<void> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   main().catch((e: unknown) => {
-    process.stderr.write(`bench case failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+    process.stderr.write(`bench case failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     process.exitCode = 1;
   });
 }

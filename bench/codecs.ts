@@ -26,8 +26,16 @@ const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length /
 
 console.log(`Parquet options for one batch of ${rows.toLocaleString('en-US')} flat rows (median of ${repeat})\n`);
 console.log('codec          dictionary  statistics   write ms   load ms   file KiB');
-for (const [name, codec] of Object.entries({ UNCOMPRESSED: Compression.UNCOMPRESSED, SNAPPY: Compression.SNAPPY, LZ4_RAW: Compression.LZ4_RAW, ZSTD: Compression.ZSTD })) {
-  for (const [dictionary, statistics] of [[true, true], [false, false]] as const) {
+for (const [name, codec] of Object.entries({
+  UNCOMPRESSED: Compression.UNCOMPRESSED,
+  SNAPPY: Compression.SNAPPY,
+  LZ4_RAW: Compression.LZ4_RAW,
+  ZSTD: Compression.ZSTD,
+})) {
+  for (const [dictionary, statistics] of [
+    [true, true],
+    [false, false],
+  ] as const) {
     const writes: number[] = [];
     const loads: number[] = [];
     let size = 0;
@@ -44,7 +52,9 @@ for (const [name, codec] of Object.entries({ UNCOMPRESSED: Compression.UNCOMPRES
       await conn.run('CREATE OR REPLACE TABLE t AS SELECT * FROM read_parquet($path)', { path });
       loads.push(performance.now() - t);
     }
-    console.log(`${name.padEnd(14)} ${String(dictionary).padEnd(11)} ${String(statistics).padEnd(10)} ${median(writes).toFixed(1).padStart(9)} ${median(loads).toFixed(1).padStart(9)} ${(size / 1024).toFixed(0).padStart(10)}`);
+    console.log(
+      `${name.padEnd(14)} ${String(dictionary).padEnd(11)} ${String(statistics).padEnd(10)} ${median(writes).toFixed(1).padStart(9)} ${median(loads).toFixed(1).padStart(9)} ${(size / 1024).toFixed(0).padStart(10)}`,
+    );
   }
 }
 conn.closeSync();

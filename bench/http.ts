@@ -53,37 +53,127 @@ export function githubRepoBody(owner: string, name: string, n: number): Record<s
   const r = prng(n + 1);
   const full = `${owner}/${name}`;
   const api = `https://api.github.com/repos/${full}`;
-  const at = (days: number) => new Date(Date.UTC(2024, 0, 1) - Math.floor(days * 86_400_000)).toISOString().slice(0, 19) + 'Z';
+  const at = (days: number) =>
+    new Date(Date.UTC(2024, 0, 1) - Math.floor(days * 86_400_000)).toISOString().slice(0, 19) + 'Z';
   const ownerObj = {
-    login: owner, id: 1000 + n, node_id: `MDQ6VXNlcj${n}`, avatar_url: `https://avatars.githubusercontent.com/u/${1000 + n}?v=4`, gravatar_id: '',
-    url: `https://api.github.com/users/${owner}`, html_url: `https://github.com/${owner}`,
-    followers_url: `https://api.github.com/users/${owner}/followers`, following_url: `https://api.github.com/users/${owner}/following{/other_user}`,
-    gists_url: `https://api.github.com/users/${owner}/gists{/gist_id}`, starred_url: `https://api.github.com/users/${owner}/starred{/owner}{/repo}`,
-    subscriptions_url: `https://api.github.com/users/${owner}/subscriptions`, organizations_url: `https://api.github.com/users/${owner}/orgs`,
-    repos_url: `https://api.github.com/users/${owner}/repos`, events_url: `https://api.github.com/users/${owner}/events{/privacy}`,
-    received_events_url: `https://api.github.com/users/${owner}/received_events`, type: 'Organization', user_view_type: 'public', site_admin: false,
+    login: owner,
+    id: 1000 + n,
+    node_id: `MDQ6VXNlcj${n}`,
+    avatar_url: `https://avatars.githubusercontent.com/u/${1000 + n}?v=4`,
+    gravatar_id: '',
+    url: `https://api.github.com/users/${owner}`,
+    html_url: `https://github.com/${owner}`,
+    followers_url: `https://api.github.com/users/${owner}/followers`,
+    following_url: `https://api.github.com/users/${owner}/following{/other_user}`,
+    gists_url: `https://api.github.com/users/${owner}/gists{/gist_id}`,
+    starred_url: `https://api.github.com/users/${owner}/starred{/owner}{/repo}`,
+    subscriptions_url: `https://api.github.com/users/${owner}/subscriptions`,
+    organizations_url: `https://api.github.com/users/${owner}/orgs`,
+    repos_url: `https://api.github.com/users/${owner}/repos`,
+    events_url: `https://api.github.com/users/${owner}/events{/privacy}`,
+    received_events_url: `https://api.github.com/users/${owner}/received_events`,
+    type: 'Organization',
+    user_view_type: 'public',
+    site_admin: false,
   };
   const stars = Math.floor(r() * 50_000);
   const issues = Math.floor(r() * 2_000);
   const urls = Object.fromEntries(
-    ['forks', 'keys{/key_id}', 'collaborators{/collaborator}', 'teams', 'hooks', 'issues/events{/number}', 'events', 'assignees{/user}', 'branches{/branch}',
-      'tags', 'blobs{/sha}', 'git/tags{/sha}', 'git/refs{/sha}', 'git/trees{/sha}', 'statuses/{sha}', 'languages', 'stargazers', 'contributors', 'subscribers',
-      'subscription', 'commits{/sha}', 'git/commits{/sha}', 'comments{/number}', 'issues/comments{/number}', 'contents/{+path}', 'compare/{base}...{head}',
-      'merges', '{archive_format}{/ref}', 'downloads', 'issues{/number}', 'pulls{/number}', 'milestones{/number}', 'notifications{?since,all,participating}',
-      'labels{/name}', 'releases{/id}', 'deployments'].map((p) => [`${p.split('{')[0]!.replace(/\/$/, '').replaceAll('/', '_') || 'archive'}_url`, `${api}/${p}`]),
+    [
+      'forks',
+      'keys{/key_id}',
+      'collaborators{/collaborator}',
+      'teams',
+      'hooks',
+      'issues/events{/number}',
+      'events',
+      'assignees{/user}',
+      'branches{/branch}',
+      'tags',
+      'blobs{/sha}',
+      'git/tags{/sha}',
+      'git/refs{/sha}',
+      'git/trees{/sha}',
+      'statuses/{sha}',
+      'languages',
+      'stargazers',
+      'contributors',
+      'subscribers',
+      'subscription',
+      'commits{/sha}',
+      'git/commits{/sha}',
+      'comments{/number}',
+      'issues/comments{/number}',
+      'contents/{+path}',
+      'compare/{base}...{head}',
+      'merges',
+      '{archive_format}{/ref}',
+      'downloads',
+      'issues{/number}',
+      'pulls{/number}',
+      'milestones{/number}',
+      'notifications{?since,all,participating}',
+      'labels{/name}',
+      'releases{/id}',
+      'deployments',
+    ].map((p) => [`${p.split('{')[0]!.replace(/\/$/, '').replaceAll('/', '_') || 'archive'}_url`, `${api}/${p}`]),
   );
   return {
-    id: 100_000 + n, node_id: `MDEwOlJlcG9zaXRvcnk${n}`, name, full_name: full, private: false, owner: ownerObj,
-    html_url: `https://github.com/${full}`, description: `Synthetic repository ${n} for the HTTP benchmark`, fork: false, url: api, ...urls,
-    created_at: at(3000 * r()), updated_at: at(30 * r()), pushed_at: at(30 * r()),
-    git_url: `git://github.com/${full}.git`, ssh_url: `git@github.com:${full}.git`, clone_url: `https://github.com/${full}.git`, svn_url: `https://github.com/${full}`,
-    homepage: `https://${name}.example.org`, size: Math.floor(r() * 500_000), stargazers_count: stars, watchers_count: stars, language: 'C++',
-    has_issues: true, has_projects: true, has_downloads: true, has_wiki: false, has_pages: true, has_discussions: true, forks_count: Math.floor(stars / 10),
-    mirror_url: null, archived: false, disabled: false, open_issues_count: issues,
-    license: { key: 'mit', name: 'MIT License', spdx_id: 'MIT', url: 'https://api.github.com/licenses/mit', node_id: 'MDc6TGljZW5zZTEz' },
-    allow_forking: true, is_template: false, web_commit_signoff_required: false, topics: ['database', 'analytics', 'sql', 'olap'], visibility: 'public',
-    forks: Math.floor(stars / 10), open_issues: issues, watchers: stars, default_branch: n % 5 === 0 ? 'master' : 'main',
-    temp_clone_token: null, custom_properties: {}, organization: ownerObj, network_count: Math.floor(stars / 10), subscribers_count: Math.floor(stars / 50),
+    id: 100_000 + n,
+    node_id: `MDEwOlJlcG9zaXRvcnk${n}`,
+    name,
+    full_name: full,
+    private: false,
+    owner: ownerObj,
+    html_url: `https://github.com/${full}`,
+    description: `Synthetic repository ${n} for the HTTP benchmark`,
+    fork: false,
+    url: api,
+    ...urls,
+    created_at: at(3000 * r()),
+    updated_at: at(30 * r()),
+    pushed_at: at(30 * r()),
+    git_url: `git://github.com/${full}.git`,
+    ssh_url: `git@github.com:${full}.git`,
+    clone_url: `https://github.com/${full}.git`,
+    svn_url: `https://github.com/${full}`,
+    homepage: `https://${name}.example.org`,
+    size: Math.floor(r() * 500_000),
+    stargazers_count: stars,
+    watchers_count: stars,
+    language: 'C++',
+    has_issues: true,
+    has_projects: true,
+    has_downloads: true,
+    has_wiki: false,
+    has_pages: true,
+    has_discussions: true,
+    forks_count: Math.floor(stars / 10),
+    mirror_url: null,
+    archived: false,
+    disabled: false,
+    open_issues_count: issues,
+    license: {
+      key: 'mit',
+      name: 'MIT License',
+      spdx_id: 'MIT',
+      url: 'https://api.github.com/licenses/mit',
+      node_id: 'MDc6TGljZW5zZTEz',
+    },
+    allow_forking: true,
+    is_template: false,
+    web_commit_signoff_required: false,
+    topics: ['database', 'analytics', 'sql', 'olap'],
+    visibility: 'public',
+    forks: Math.floor(stars / 10),
+    open_issues: issues,
+    watchers: stars,
+    default_branch: n % 5 === 0 ? 'master' : 'main',
+    temp_clone_token: null,
+    custom_properties: {},
+    organization: ownerObj,
+    network_count: Math.floor(stars / 10),
+    subscribers_count: Math.floor(stars / 50),
   };
 }
 
@@ -95,8 +185,13 @@ export async function httpBench(options: Partial<HttpBenchOptions> = {}): Promis
   if ('problems' in parsed) throw new Error(`config: ${parsed.problems.join('; ')}`);
   const concurrency = parsed.config.GITHUB_CONCURRENCY;
 
-  let connections = 0, requests = 0, inFlight = 0, maxInFlight = 0;
-  let firstRequest = Infinity, lastResponse = 0, busyMs = 0;
+  let connections = 0,
+    requests = 0,
+    inFlight = 0,
+    maxInFlight = 0;
+  let firstRequest = Infinity,
+    lastResponse = 0,
+    busyMs = 0;
   const jitter = prng(42);
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const m = /^\/repos\/([^/]+)\/([^/?]+)$/.exec(req.url ?? '');
@@ -114,9 +209,15 @@ export async function httpBench(options: Partial<HttpBenchOptions> = {}): Promis
       }
       const body = JSON.stringify(githubRepoBody(m[1]!, m[2]!, Number(/\d+/.exec(m[2]!)?.[0] ?? 0)));
       res.writeHead(200, {
-        'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body),
-        'cache-control': 'public, max-age=60, s-maxage=60', etag: `W/"${requests.toString(16)}"`, 'x-github-media-type': 'github.v3; format=json',
-        'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': String(Math.max(0, 5000 - requests)), 'x-ratelimit-used': String(requests), 'x-ratelimit-resource': 'core',
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        'cache-control': 'public, max-age=60, s-maxage=60',
+        etag: `W/"${requests.toString(16)}"`,
+        'x-github-media-type': 'github.v3; format=json',
+        'x-ratelimit-limit': '5000',
+        'x-ratelimit-remaining': String(Math.max(0, 5000 - requests)),
+        'x-ratelimit-used': String(requests),
+        'x-ratelimit-resource': 'core',
       });
       res.end(body, () => (lastResponse = Math.max(lastResponse, performance.now())));
     }, delay);
@@ -128,21 +229,37 @@ export async function httpBench(options: Partial<HttpBenchOptions> = {}): Promis
   try {
     const repos = Array.from({ length: opts.repos }, (_, i) => `owner-${i % 17}/repo-${i}`);
     const env: Record<string, string> = {
-      LOCAL_DATA_DIR: dir, DESTINATION_DATABASE: 'httpbench', GITHUB_API_URL: `http://127.0.0.1:${port}`, GITHUB_REPOS: repos.join(','),
+      LOCAL_DATA_DIR: dir,
+      DESTINATION_DATABASE: 'httpbench',
+      GITHUB_API_URL: `http://127.0.0.1:${port}`,
+      GITHUB_REPOS: repos.join(','),
       HTTP_MAX_RETRIES: '0', // a retry would hide a problem; every request must succeed first time
       ...(opts.concurrency === undefined ? {} : { GITHUB_CONCURRENCY: String(opts.concurrency) }),
     };
     const t0 = performance.now();
     const summary = await runFlight({ env, log: () => {} });
     const seconds = (performance.now() - t0) / 1000;
-    if (summary.status !== 'succeeded') throw new Error(`runFlight failed (exit ${summary.exitCode}): ${summary.error}`);
+    if (summary.status !== 'succeeded')
+      throw new Error(`runFlight failed (exit ${summary.exitCode}): ${summary.error}`);
     if (summary.rowsLoaded !== opts.repos) throw new Error(`expected ${opts.repos} rows, loaded ${summary.rowsLoaded}`);
     const ideal = (opts.repos / concurrency) * (opts.delayMs / 1000);
     const httpSeconds = (lastResponse - firstRequest) / 1000;
     return {
-      case: 'http-github-source', repos: opts.repos, delay_ms: opts.delayMs, jitter_ms: opts.jitterMs, concurrency,
-      seconds, http_seconds: httpSeconds, ideal_seconds: ideal, ratio: seconds / ideal, http_ratio: httpSeconds / ideal,
-      tcp_connections: connections, requests, max_in_flight: maxInFlight, mean_in_flight: busyMs / 1000 / httpSeconds, rows_loaded: summary.rowsLoaded,
+      case: 'http-github-source',
+      repos: opts.repos,
+      delay_ms: opts.delayMs,
+      jitter_ms: opts.jitterMs,
+      concurrency,
+      seconds,
+      http_seconds: httpSeconds,
+      ideal_seconds: ideal,
+      ratio: seconds / ideal,
+      http_ratio: httpSeconds / ideal,
+      tcp_connections: connections,
+      requests,
+      max_in_flight: maxInFlight,
+      mean_in_flight: busyMs / 1000 / httpSeconds,
+      rows_loaded: summary.rowsLoaded,
     };
   } finally {
     server.closeAllConnections();
@@ -172,7 +289,8 @@ export function httpOptionsFrom(get: (name: string) => string | undefined): Part
     const v = get(name);
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${JSON.stringify(v)}`);
+    if (!Number.isFinite(n) || n < 0)
+      throw new Error(`--${name} must be a non-negative number, got ${JSON.stringify(v)}`);
     return n;
   };
   const out: Partial<HttpBenchOptions> = {};

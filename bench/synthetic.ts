@@ -34,7 +34,20 @@ export function prng(seed: number): () => number {
 }
 
 const BRANCHES = ['main', 'master', 'develop', 'trunk', 'gh-pages'];
-const WORDS = ['duck', 'flight', 'parquet', 'arrow', 'merge', 'append', 'stream', 'batch', 'column', 'schema', 'load', 'query'];
+const WORDS = [
+  'duck',
+  'flight',
+  'parquet',
+  'arrow',
+  'merge',
+  'append',
+  'stream',
+  'batch',
+  'column',
+  'schema',
+  'load',
+  'query',
+];
 const SOURCES = ['api', 'db', 'file', 'queue'];
 const T0 = Date.UTC(2015, 0, 1) / 1000; // seconds
 const T_SPAN = 10 * 365 * 86_400;
@@ -55,7 +68,10 @@ function flatRow(id: number, r: () => number): Row {
 
 const NULL_RATE = 0.2;
 const word = (r: () => number) => WORDS[Math.floor(r() * WORDS.length)]!;
-const hex8 = (r: () => number) => Math.floor(r() * 2 ** 32).toString(16).padStart(8, '0');
+const hex8 = (r: () => number) =>
+  Math.floor(r() * 2 ** 32)
+    .toString(16)
+    .padStart(8, '0');
 const ts = (r: () => number) => isoSeconds(T0 + Math.floor(r() * T_SPAN));
 
 // Written out, with no closures per row, so the source stays cheap next to what is measured.
@@ -92,7 +108,11 @@ function wideRow(id: number, r: () => number): Row {
     t_1: some() ? ts(r) : null,
     t_2: some() ? ts(r) : null,
     t_3: some() ? ts(r) : null,
-    meta: { source: some() ? SOURCES[Math.floor(r() * SOURCES.length)]! : null, score: some() ? r() * 10 + 0.001 : null, rank: some() ? Math.floor(r() * 1000) : null },
+    meta: {
+      source: some() ? SOURCES[Math.floor(r() * SOURCES.length)]! : null,
+      score: some() ? r() * 10 + 0.001 : null,
+      rank: some() ? Math.floor(r() * 1000) : null,
+    },
     tags,
   };
 }
@@ -122,7 +142,12 @@ export const mergedCount = (n: number) => n + Math.floor(n / 2);
 
 export type ColumnType = 'bigint' | 'double' | 'text' | 'bool' | 'timestamp' | 'json';
 export const SQL_TYPE: Record<ColumnType, string> = {
-  bigint: 'BIGINT', double: 'DOUBLE', text: 'VARCHAR', bool: 'BOOLEAN', timestamp: 'TIMESTAMPTZ', json: 'VARCHAR',
+  bigint: 'BIGINT',
+  double: 'DOUBLE',
+  text: 'VARCHAR',
+  bool: 'BOOLEAN',
+  timestamp: 'TIMESTAMPTZ',
+  json: 'VARCHAR',
 };
 export interface Column {
   name: string;
@@ -133,7 +158,9 @@ export interface Column {
 
 const top = (name: string, type: ColumnType): Column => ({ name, type, get: (row) => row[name] });
 const nested = (parent: string, child: string, type: ColumnType): Column => ({
-  name: `${parent}__${child}`, type, get: (row) => (row[parent] as Row | null | undefined)?.[child],
+  name: `${parent}__${child}`,
+  type,
+  get: (row) => (row[parent] as Row | null | undefined)?.[child],
 });
 
 /**
@@ -142,7 +169,14 @@ const nested = (parent: string, child: string, type: ColumnType): Column => ({
  */
 export function columns(shape: Shape): Column[] {
   if (shape === 'flat')
-    return [top('repo', 'text'), top('stars', 'bigint'), top('forks', 'bigint'), top('open_issues', 'bigint'), top('default_branch', 'text'), top('pushed_at', 'timestamp')];
+    return [
+      top('repo', 'text'),
+      top('stars', 'bigint'),
+      top('forks', 'bigint'),
+      top('open_issues', 'bigint'),
+      top('default_branch', 'text'),
+      top('pushed_at', 'timestamp'),
+    ];
   const cols: Column[] = [top('id', 'bigint')];
   for (let i = 1; i <= 7; i++) cols.push(top(`n_${i}`, 'bigint'));
   for (let i = 1; i <= 6; i++) cols.push(top(`d_${i}`, 'double'));

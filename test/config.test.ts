@@ -45,7 +45,13 @@ function assertNames(error: string, key: string, value: string): void {
   assert.ok(mentions(error, value), `error should show the offending value ${JSON.stringify(value)}: ${error}`);
 }
 
-const IDENTIFIER_KEYS = ['DESTINATION_DATABASE', 'DATASET_NAME', 'TABLE_NAME', 'RUN_LEDGER_TABLE', 'PRIMARY_KEY'] as const;
+const IDENTIFIER_KEYS = [
+  'DESTINATION_DATABASE',
+  'DATASET_NAME',
+  'TABLE_NAME',
+  'RUN_LEDGER_TABLE',
+  'PRIMARY_KEY',
+] as const;
 const BAD_IDENTIFIERS = [
   'x"; DROP TABLE y; --',
   'a b',
@@ -188,11 +194,11 @@ describe('valid config', () => {
     const db = dbFile(dataDir);
     const rows = await query(db, 'SELECT * FROM flights_demo_dlt.trimmed_table ORDER BY repo');
     assert.deepEqual(withoutDlt(rows), [expectedRow('dlt-hub/dlt'), expectedRow('duckdb/duckdb')]);
-    assert.deepEqual(
-      gh.requests.map((r) => r.path).sort(),
-      ['/repos/dlt-hub/dlt', '/repos/duckdb/duckdb'],
+    assert.deepEqual(gh.requests.map((r) => r.path).sort(), ['/repos/dlt-hub/dlt', '/repos/duckdb/duckdb']);
+    const ledger = await query(
+      db,
+      'SELECT pipeline_name, destination_dataset, destination_table, status FROM main.dlt_ingest_runs',
     );
-    const ledger = await query(db, 'SELECT pipeline_name, destination_dataset, destination_table, status FROM main.dlt_ingest_runs');
     assert.deepEqual(ledger, [
       {
         pipeline_name: 'flights_dlt_ingest',
@@ -227,9 +233,17 @@ describe('valid config', () => {
     assert.equal(tables.includes('main.dlt_ingest_runs'), false);
     const rows = await query(db, 'SELECT count(*) AS n FROM _raw.repo_stats');
     assert.deepEqual(rows, [{ n: 3n }]);
-    const ledger = await query(db, 'SELECT pipeline_name, destination_dataset, destination_table, status FROM main.runs_v2');
+    const ledger = await query(
+      db,
+      'SELECT pipeline_name, destination_dataset, destination_table, status FROM main.runs_v2',
+    );
     assert.deepEqual(ledger, [
-      { pipeline_name: 'nightly_pipe', destination_dataset: '_raw', destination_table: 'repo_stats', status: 'succeeded' },
+      {
+        pipeline_name: 'nightly_pipe',
+        destination_dataset: '_raw',
+        destination_table: 'repo_stats',
+        status: 'succeeded',
+      },
     ]);
   });
 
@@ -248,7 +262,10 @@ describe('valid config', () => {
     const ledger = await query(dbFile(dataDir), 'SELECT * FROM main.dlt_ingest_runs');
     assert.equal(ledger.length, 1);
     assert.equal(ledger[0]?.destination, 'local');
-    assert.equal(JSON.stringify(ledger, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)).includes(token), false);
+    assert.equal(
+      JSON.stringify(ledger, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v)).includes(token),
+      false,
+    );
     for (const r of gh.requests) {
       assert.equal(JSON.stringify(r.headers).includes(token), false, 'MOTHERDUCK_TOKEN must not be sent to GitHub');
     }
@@ -258,7 +275,11 @@ describe('valid config', () => {
     const dir = await tempDir(t);
     const gh = await startFakeGitHub(t);
     const dataDir = join(dir, 'data');
-    const saved = { TABLE_NAME: process.env.TABLE_NAME, DESTINATION: process.env.DESTINATION, GITHUB_REPOS: process.env.GITHUB_REPOS };
+    const saved = {
+      TABLE_NAME: process.env.TABLE_NAME,
+      DESTINATION: process.env.DESTINATION,
+      GITHUB_REPOS: process.env.GITHUB_REPOS,
+    };
     t.after(() => {
       for (const [k, v] of Object.entries(saved)) {
         if (v === undefined) delete process.env[k];

@@ -26,7 +26,14 @@ const MODES = ['any time', 'during extract', 'during load', 'right after commit'
 
 /** The fixture's row shape, for runs made in this process. */
 function rowsOf(run: number, n: number): SourceRow[] {
-  return Array.from({ length: n }, (_, i) => ({ id: `${run}-${i}`, run, i, n, payload: `run ${run} row ${i} ${'x'.repeat(24)}`, items: [{ run, i, k: 0 }] }));
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${run}-${i}`,
+    run,
+    i,
+    n,
+    payload: `run ${run} row ${i} ${'x'.repeat(24)}`,
+    items: [{ run, i, k: 0 }],
+  }));
 }
 
 /** runFlight in this process with TMPDIR pointed at the test's folder (so its sweep of stale working folders is what is checked). */
@@ -55,7 +62,12 @@ test(`SIGKILL at ${LOOPS} random moments during extract and load: the next run s
   const tmp = join(dir, 'tmp');
   await mkdir(tmp);
   const db = dbFile(dataDir);
-  const base: Env = { LOCAL_DATA_DIR: dataDir, TABLE_NAME: 't', PRIMARY_KEY: 'id', GITHUB_API_URL: 'http://127.0.0.1:9' };
+  const base: Env = {
+    LOCAL_DATA_DIR: dataDir,
+    TABLE_NAME: 't',
+    PRIMARY_KEY: 'id',
+    GITHUB_API_URL: 'http://127.0.0.1:9',
+  };
 
   /** Runs expected in the table, with their row counts. */
   const model = new Map<number, number>();
@@ -107,11 +119,16 @@ test(`SIGKILL at ${LOOPS} random moments during extract and load: the next run s
 
     // A run killed mid-way leaves its working folder behind (named with its pid) ...
     const leftBehind = (await listDir(join(tmp, 'flight-dlt-ingest'))).filter((name) => name.endsWith(`-${child.pid}`));
-    if (killed && (where === 'extract running' || where === 'load running')) assert.equal(leftBehind.length, 1, `loop ${k}: the killed run's working folder is there before the next run`);
+    if (killed && (where === 'extract running' || where === 'load running'))
+      assert.equal(leftBehind.length, 1, `loop ${k}: the killed run's working folder is there before the next run`);
 
     // The next normal run succeeds (and sweeps that folder).
     const recovery = await runHere(tmp, { ...base, WRITE_DISPOSITION: 'append' }, rowsOf(recoveryRun, RECOVERY_ROWS));
-    assert.equal(recovery.status, 'succeeded', `loop ${k}: the run after the kill (${mode}, ${where}) must succeed: ${recovery.error}`);
+    assert.equal(
+      recovery.status,
+      'succeeded',
+      `loop ${k}: the run after the kill (${mode}, ${where}) must succeed: ${recovery.error}`,
+    );
 
     // Did the killed run commit? Its ledger row is written in the load transaction.
     const ledger = await query(db, 'SELECT status, load_id FROM main.dlt_ingest_runs ORDER BY run_at');
@@ -124,7 +141,9 @@ test(`SIGKILL at ${LOOPS} random moments during extract and load: the next run s
       model.set(killedRun, ROWS);
     }
     model.set(recoveryRun, RECOVERY_ROWS);
-    t.diagnostic(`loop ${k}: ${disposition}, killed ${mode} after "${phases.at(-1)}" -> ${committed ? 'committed' : 'rolled back'}`);
+    t.diagnostic(
+      `loop ${k}: ${disposition}, killed ${mode} after "${phases.at(-1)}" -> ${committed ? 'committed' : 'rolled back'}`,
+    );
 
     // Exactly the committed runs, each complete and without duplicates.
     const perRun = await query(
@@ -134,7 +153,9 @@ test(`SIGKILL at ${LOOPS} random moments during extract and load: the next run s
               count(*) FILTER (payload IS NULL OR n IS NULL OR _dlt_id IS NULL)::INT AS incomplete
        FROM flights_demo_dlt.t GROUP BY run ORDER BY run`,
     );
-    const expected = [...model].sort(([a], [b]) => a - b).map(([run, n]) => ({ run, rows: n, distinct_i: n, lo: 0, hi: n - 1, ids: n, loads: 1, n, incomplete: 0 }));
+    const expected = [...model]
+      .sort(([a], [b]) => a - b)
+      .map(([run, n]) => ({ run, rows: n, distinct_i: n, lo: 0, hi: n - 1, ids: n, loads: 1, n, incomplete: 0 }));
     assert.deepEqual(perRun, expected, `loop ${k}: the table holds exactly the committed runs, each whole`);
 
     const [children] = await query(
@@ -146,24 +167,49 @@ test(`SIGKILL at ${LOOPS} random moments during extract and load: the next run s
        FROM flights_demo_dlt.t__items AS c LEFT JOIN flights_demo_dlt.t AS p ON c._dlt_parent_id = p._dlt_id`,
     );
     const total = [...model.values()].reduce((a, b) => a + b, 0);
-    assert.deepEqual(children, { total, orphans: 0, mismatched: 0, duplicated: 0 }, `loop ${k}: one child row per root row, no orphans`);
+    assert.deepEqual(
+      children,
+      { total, orphans: 0, mismatched: 0, duplicated: 0 },
+      `loop ${k}: one child row per root row, no orphans`,
+    );
 
     // Ledger, _dlt_loads and the data agree; every ledger row is a whole, successful run.
-    assert.ok(ledger.every((r) => r.status === 'succeeded'), `loop ${k}: ${JSON.stringify(ledger.map((r) => r.status))}`);
+    assert.ok(
+      ledger.every((r) => r.status === 'succeeded'),
+      `loop ${k}: ${JSON.stringify(ledger.map((r) => r.status))}`,
+    );
     assert.equal(new Set(ledger.map((r) => r.load_id)).size, ledger.length, 'no ledger row twice');
-    const loads = (await query(db, 'SELECT load_id FROM flights_demo_dlt._dlt_loads WHERE status = 0 ORDER BY load_id')).map((r) => String(r.load_id));
-    assert.deepEqual(loads, ledger.map((r) => String(r.load_id)).sort(), `loop ${k}: _dlt_loads lists exactly the committed loads`);
-    const inTable = (await query(db, 'SELECT DISTINCT _dlt_load_id AS id FROM flights_demo_dlt.t')).map((r) => String(r.id));
+    const loads = (
+      await query(db, 'SELECT load_id FROM flights_demo_dlt._dlt_loads WHERE status = 0 ORDER BY load_id')
+    ).map((r) => String(r.load_id));
+    assert.deepEqual(
+      loads,
+      ledger.map((r) => String(r.load_id)).sort(),
+      `loop ${k}: _dlt_loads lists exactly the committed loads`,
+    );
+    const inTable = (await query(db, 'SELECT DISTINCT _dlt_load_id AS id FROM flights_demo_dlt.t')).map((r) =>
+      String(r.id),
+    );
     for (const id of inTable) assert.ok(loads.includes(id), `loop ${k}: rows of load ${id} belong to a committed load`);
 
     // No staging tables, no stale working folders.
     const tables = await tableNames(db);
     assert.deepEqual(
       tables,
-      ['flights_demo_dlt._dlt_loads', 'flights_demo_dlt._dlt_pipeline_state', 'flights_demo_dlt.t', 'flights_demo_dlt.t__items', 'main.dlt_ingest_runs'],
+      [
+        'flights_demo_dlt._dlt_loads',
+        'flights_demo_dlt._dlt_pipeline_state',
+        'flights_demo_dlt.t',
+        'flights_demo_dlt.t__items',
+        'main.dlt_ingest_runs',
+      ],
       `loop ${k}: only the expected tables`,
     );
-    assert.deepEqual(await listDir(join(tmp, 'flight-dlt-ingest')), [], `loop ${k}: the killed run's working folder was swept by the next run`);
+    assert.deepEqual(
+      await listDir(join(tmp, 'flight-dlt-ingest')),
+      [],
+      `loop ${k}: the killed run's working folder was swept by the next run`,
+    );
   }
 
   // The file opens cleanly for writing too, checkpoints, and still says the same.

@@ -26,8 +26,14 @@ async function fixtures(): Promise<Fixture[]> {
   for (const owner of (await readdir(reposDir)).sort())
     for (const file of (await readdir(join(reposDir, owner))).sort()) {
       assert.match(file, /\.json$/, `only .json files under repos/<owner>/: ${owner}/${file}`);
-      const pathName = relative(reposDir, join(reposDir, owner, file)).split(sep).join('/').replace(/\.json$/, '');
-      out.push({ pathName, body: JSON.parse(await readFile(join(reposDir, owner, file), 'utf8')) as Record<string, unknown> });
+      const pathName = relative(reposDir, join(reposDir, owner, file))
+        .split(sep)
+        .join('/')
+        .replace(/\.json$/, '');
+      out.push({
+        pathName,
+        body: JSON.parse(await readFile(join(reposDir, owner, file), 'utf8')) as Record<string, unknown>,
+      });
     }
   return out;
 }
@@ -41,7 +47,11 @@ const num = (v: unknown): number => {
 describe('the recorded GitHub fixtures', () => {
   test('three repos, the demo defaults, each in the real GET /repos/{owner}/{repo} shape', async () => {
     const all = await fixtures();
-    assert.deepEqual(all.map((f) => f.pathName).sort(), ['dlt-hub/dlt', 'duckdb/duckdb', 'motherduckdb/motherduck-docs']);
+    assert.deepEqual(all.map((f) => f.pathName).sort(), [
+      'dlt-hub/dlt',
+      'duckdb/duckdb',
+      'motherduckdb/motherduck-docs',
+    ]);
     for (const { pathName, body } of all) {
       const [owner, name] = pathName.split('/');
       assert.ok(Number.isSafeInteger(body.id) && num(body.id) > 0, `${pathName}: id`);
@@ -65,7 +75,10 @@ describe('the recorded GitHub fixtures', () => {
         assert.match(String(body[k]), ISO_SECONDS, `${pathName}: ${k} is ISO-8601 as GitHub writes it`);
         assert.ok(!Number.isNaN(Date.parse(String(body[k]))));
       }
-      assert.ok(Date.parse(String(body.created_at)) <= Date.parse(String(body.pushed_at)), `${pathName}: created before pushed`);
+      assert.ok(
+        Date.parse(String(body.created_at)) <= Date.parse(String(body.pushed_at)),
+        `${pathName}: created before pushed`,
+      );
       assert.equal(body.html_url, `https://github.com/${pathName}`);
       assert.equal(body.url, `https://api.github.com/repos/${pathName}`);
       assert.equal(body.private, false);
@@ -74,7 +87,7 @@ describe('the recorded GitHub fixtures', () => {
     }
   });
 
-  test('serveRecordedGitHub answers the fixtures on 127.0.0.1 and 404 with GitHub\'s error body otherwise', async (t) => {
+  test("serveRecordedGitHub answers the fixtures on 127.0.0.1 and 404 with GitHub's error body otherwise", async (t) => {
     const { url, server } = await serveRecordedGitHub();
     t.after(() => server.close());
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -82,7 +95,10 @@ describe('the recorded GitHub fixtures', () => {
     assert.equal(ok.status, 200);
     assert.match(ok.headers.get('content-type') ?? '', /^application\/json/);
     const body = (await ok.json()) as Record<string, unknown>;
-    const fixture = JSON.parse(await readFile(join(FIXTURES, 'repos/duckdb/duckdb.json'), 'utf8')) as Record<string, unknown>;
+    const fixture = JSON.parse(await readFile(join(FIXTURES, 'repos/duckdb/duckdb.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     assert.deepEqual(body, fixture);
     const missing = await fetch(`${url}/repos/ghost/missing`);
     assert.equal(missing.status, 404);
@@ -95,7 +111,10 @@ describe('runDemo', () => {
     const dir = await tempDir(t);
     const printed: string[] = [];
     // A GITHUB_API_URL that goes nowhere (TEST-NET-1): the demo must replace it with its local server.
-    const code = await runDemo({ LOCAL_DATA_DIR: dir, GITHUB_API_URL: 'http://192.0.2.1', HTTP_TIMEOUT_S: '2', HTTP_MAX_RETRIES: '0' }, (s) => printed.push(s));
+    const code = await runDemo(
+      { LOCAL_DATA_DIR: dir, GITHUB_API_URL: 'http://192.0.2.1', HTTP_TIMEOUT_S: '2', HTTP_MAX_RETRIES: '0' },
+      (s) => printed.push(s),
+    );
     const text = printed.join('\n');
     assert.equal(code, 0, text);
 
@@ -128,16 +147,24 @@ describe('runDemo', () => {
     const file = join(dir, 'flights_demo_offline.duckdb');
     assert.ok(existsSync(file), `${file} exists`);
     assert.ok(text.includes(file), 'the printed text says where the file is');
-    assert.deepEqual((await listDir(dir)).filter((f) => !f.endsWith('.wal')), ['flights_demo_offline.duckdb']);
+    assert.deepEqual(
+      (await listDir(dir)).filter((f) => !f.endsWith('.wal')),
+      ['flights_demo_offline.duckdb'],
+    );
     const rows = await query(file, 'SELECT repo, stars FROM flights_demo_dlt.github_repo_stats ORDER BY repo');
     const expected = (await fixtures()).map((f) => ({ repo: f.pathName, stars: BigInt(num(f.body.stargazers_count)) }));
-    assert.deepEqual(rows, expected.sort((a, b) => a.repo.localeCompare(b.repo)));
+    assert.deepEqual(
+      rows,
+      expected.sort((a, b) => a.repo.localeCompare(b.repo)),
+    );
     const ledger = await query(file, 'SELECT status, rows_loaded, error FROM main.dlt_ingest_runs');
     assert.deepEqual(ledger, [{ status: 'succeeded', rows_loaded: 3n, error: null }]);
   });
 
   test('npm run demo is `tsx test/demo.ts`, and running it works end to end', { timeout: 60_000 }, async (t) => {
-    const pkg = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+    const pkg = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+      scripts?: Record<string, string>;
+    };
     assert.equal(pkg.scripts?.demo, 'tsx test/demo.ts');
     const dir = await tempDir(t);
     const env: Record<string, string> = {
@@ -147,7 +174,11 @@ describe('runDemo', () => {
       LOCAL_DATA_DIR: dir,
     };
     const res = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn('npm', ['run', '--silent', 'demo'], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('npm', ['run', '--silent', 'demo'], {
+        cwd: PROJECT_ROOT,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -39,7 +39,10 @@ function chartBlock(source: string): { block: string; startLine: number } {
 }
 
 function parseChart(block: string): Chart {
-  const lines = block.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('%%'));
+  const lines = block
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('%%'));
   const [header = '', ...body] = lines;
   const chart: Chart = { kind: header, ids: [], labels: new Map(), edges: [], bad: [] };
   for (const line of body) {
@@ -122,7 +125,8 @@ async function checkCommon(lines: string[]): Promise<FlightEvent[]> {
     const ts = Date.parse(e.fields.ts!);
     assert.ok(ts >= previous, `ts never goes back: ${e.line}`);
     previous = ts;
-    if (e.step !== '@flight') assert.ok(ids.includes(e.step), `step "${e.step}" is a node of the chart (${ids.join(', ')})`);
+    if (e.step !== '@flight')
+      assert.ok(ids.includes(e.step), `step "${e.step}" is a node of the chart (${ids.join(', ')})`);
   }
   const closing = events.filter((e) => e.step === '@flight');
   assert.equal(closing.length, 1, 'exactly one closing @flight line');
@@ -164,7 +168,8 @@ describe('the run chart in flight.ts', () => {
       assert.ok(c.labels.get(id), `node ${id} is declared with an explicit id and a label`);
     }
     // The steps runFlight prints, in the order the chart links them.
-    for (const step of ['config', 'destination', 'extract', 'load', 'ledger']) assert.ok(c.ids.includes(step), `chart has node ${step}`);
+    for (const step of ['config', 'destination', 'extract', 'load', 'ledger'])
+      assert.ok(c.ids.includes(step), `chart has node ${step}`);
     assert.deepEqual(c.edges, [
       ['config', 'destination'],
       ['destination', 'extract'],
@@ -197,14 +202,20 @@ describe('@flight-run events of a run', () => {
     assert.equal(loadOk?.fields.effect, `table:${target}`);
     const loadRunning = events.find((e) => e.step === 'load' && e.status === 'running');
     assert.equal(loadRunning?.fields.effect, `table:${target}`);
-    assert.equal(events.find((e) => e.step === 'extract' && e.status === 'ok')?.fields.rows, '3', 'extract ok carries rows=');
+    assert.equal(
+      events.find((e) => e.step === 'extract' && e.status === 'ok')?.fields.rows,
+      '3',
+      'extract ok carries rows=',
+    );
     const ledger = events.find((e) => e.step === 'ledger');
     assert.equal(ledger?.fields.effect, 'table:flights_demo.main.dlt_ingest_runs');
     assert.equal(ledger?.fields.status, 'succeeded');
     assert.equal(events[events.length - 1]?.fields.exit, '0');
     assert.equal(events[events.length - 1]?.line.startsWith('@flight-run @flight ok exit=0 '), true);
 
-    const progress = events.filter((e) => e.step === 'extract' && e.status === 'running' && e.fields.done !== undefined);
+    const progress = events.filter(
+      (e) => e.step === 'extract' && e.status === 'running' && e.fields.done !== undefined,
+    );
     assert.ok(progress.length >= 2, 'extract reports progress while fetching');
     for (const p of progress) {
       assert.equal(p.fields.total, '3', `total= in ${p.line}`);
@@ -278,7 +289,11 @@ describe('@flight-run events of a run', () => {
     // The value each field had is recoverable: nothing else was swallowed by the quoting.
     assert.deepEqual(Object.keys(failed.fields).sort(), ['effect', 'error', 'rows', 'ts']);
     assert.match(failed.fields.rows ?? '', /^\d+$/, 'rows extracted before the failure');
-    assert.match(failed.fields.effect ?? '', /^table:flights_demo\.flights_demo_dlt\./, 'the step\'s effect is repeated');
+    assert.match(
+      failed.fields.effect ?? '',
+      /^table:flights_demo\.flights_demo_dlt\./,
+      "the step's effect is repeated",
+    );
   });
 
   test('a failed load: load failed carries rows= and effect=table:<db>.<dataset>.<table>, then the ledger row', async (t) => {
@@ -301,7 +316,11 @@ describe('@flight-run events of a run', () => {
     assert.deepEqual(sequence(events).slice(-4), ['load running', 'load failed', 'ledger ok', '@flight failed']);
     const failed = events.find((e) => e.step === 'load' && e.status === 'failed')!;
     assert.match(failed.fields.error ?? '', /CHECK constraint/);
-    assert.equal(failed.fields.effect, 'table:flights_demo.flights_demo_dlt.github_repo_stats', `effect= on ${failed.line}`);
+    assert.equal(
+      failed.fields.effect,
+      'table:flights_demo.flights_demo_dlt.github_repo_stats',
+      `effect= on ${failed.line}`,
+    );
     assert.equal(failed.fields.rows, '0', `rows= on ${failed.line}`);
   });
 
@@ -309,7 +328,10 @@ describe('@flight-run events of a run', () => {
     const dir = await tempDir(t);
     const lines: string[] = [];
     const summary = await runFlight({
-      env: testEnv(join(dir, 'data'), 'http://127.0.0.1:9', { WRITE_DISPOSITION: 'sideways', GITHUB_TOKEN: 'ghp_config_secret_1234' }),
+      env: testEnv(join(dir, 'data'), 'http://127.0.0.1:9', {
+        WRITE_DISPOSITION: 'sideways',
+        GITHUB_TOKEN: 'ghp_config_secret_1234',
+      }),
       log: (l) => lines.push(l),
       terminal: null,
     });
@@ -331,7 +353,10 @@ describe('@flight-run events through the CLI', () => {
     const secret = 'ghp_CliSecretToken0123456789';
     const res = await runCli(testEnv(dir, gh, { GITHUB_TOKEN: secret }), { cwd: dir });
     assert.equal(res.code, 0, res.stderr);
-    assert.ok(gh.requests.length > 0 && gh.requests.every((r) => r.headers.authorization === `Bearer ${secret}`), 'the token was used');
+    assert.ok(
+      gh.requests.length > 0 && gh.requests.every((r) => r.headers.authorization === `Bearer ${secret}`),
+      'the token was used',
+    );
     assert.ok(!res.stdout.includes(secret) && !res.stderr.includes(secret), 'the token is never printed');
 
     const all = res.stdout.split('\n');
@@ -341,7 +366,10 @@ describe('@flight-run events through the CLI', () => {
     const events = await checkCommon(eventLines); // every line up to the closing one is an event
     assert.deepEqual(sequence(events), SUCCESS_SEQUENCE);
     assert.ok(!all.slice(closing + 1).some((l) => l.startsWith('@flight-run')), 'nothing after the closing event');
-    assert.equal(events.find((e) => e.step === 'load' && e.status === 'ok')?.fields.effect, 'table:flights_demo.flights_demo_dlt.github_repo_stats');
+    assert.equal(
+      events.find((e) => e.step === 'load' && e.status === 'ok')?.fields.effect,
+      'table:flights_demo.flights_demo_dlt.github_repo_stats',
+    );
     assert.ok(existsSync(dbFile(dir)), 'the local file was written');
   });
 
@@ -350,9 +378,15 @@ describe('@flight-run events through the CLI', () => {
     const secret = 'ghp_InUrlSecret0123456789';
     const gh = await startFakeGitHub(t, { [`/${secret}/repos/duckdb/duckdb`]: reply.status(404) });
     // The token ends up in the request URL, and so in the error message; it must be masked.
-    const res = await runCli(testEnv(dir, `${gh.url}/${secret}`, { GITHUB_TOKEN: secret, GITHUB_REPOS: 'duckdb/duckdb' }), { cwd: dir });
+    const res = await runCli(
+      testEnv(dir, `${gh.url}/${secret}`, { GITHUB_TOKEN: secret, GITHUB_REPOS: 'duckdb/duckdb' }),
+      { cwd: dir },
+    );
     assert.equal(res.code, 1, res.stderr);
-    assert.ok(gh.requests.some((r) => r.path.includes(secret)), 'the request did use that URL');
+    assert.ok(
+      gh.requests.some((r) => r.path.includes(secret)),
+      'the request did use that URL',
+    );
     assert.ok(!res.stdout.includes(secret), res.stdout);
     assert.ok(!res.stderr.includes(secret), res.stderr);
     const events = await checkCommon(res.stdout.split('\n').filter((l) => l.startsWith('@flight-run')));

@@ -48,7 +48,9 @@ interface Seeded {
 const tableRows = (dataDir: string) => query(dbFile(dataDir), `SELECT * FROM ${TABLE} ORDER BY repo`);
 const ledgerRows = (dataDir: string) => query(dbFile(dataDir), 'SELECT * FROM main.dlt_ingest_runs ORDER BY run_at');
 const loadIds = async (dataDir: string) =>
-  (await query(dbFile(dataDir), 'SELECT load_id FROM flights_demo_dlt._dlt_loads ORDER BY load_id')).map((r) => String(r.load_id));
+  (await query(dbFile(dataDir), 'SELECT load_id FROM flights_demo_dlt._dlt_loads ORDER BY load_id')).map((r) =>
+    String(r.load_id),
+  );
 
 /** A first, clean run; then the repo's stats change so a second successful run would be visible. */
 async function seed(t: TestContext, extra: Env = {}): Promise<Seeded> {
@@ -62,7 +64,14 @@ async function seed(t: TestContext, extra: Env = {}): Promise<Seeded> {
   // A fresh server for the second run, so scripted attempts count from 1.
   const gh = await startFakeGitHub(t);
   gh.setRepo('duckdb/duckdb', { stargazers_count: NEW_STARS });
-  return { t, gh, dataDir, env: testEnv(dataDir, gh, { GITHUB_REPOS: REPOS, ...extra }), before, firstLoadId: first.loadId! };
+  return {
+    t,
+    gh,
+    dataDir,
+    env: testEnv(dataDir, gh, { GITHUB_REPOS: REPOS, ...extra }),
+    before,
+    firstLoadId: first.loadId!,
+  };
 }
 
 /** The second run failed cleanly: clear message, data as before, one more ledger row, 'failed'. */
@@ -73,11 +82,15 @@ async function assertFailedCleanly(s: Seeded, summary: RunSummary, mustMention: 
   const error = summary.error ?? '';
   s.t.diagnostic(`message: ${error}`);
   assert.ok(error.includes('duckdb/duckdb'), `the message names the repo: ${error}`);
-  for (const m of mustMention) assert.ok(typeof m === 'string' ? error.includes(m) : m.test(error), `the message mentions ${m}: ${error}`);
+  for (const m of mustMention)
+    assert.ok(typeof m === 'string' ? error.includes(m) : m.test(error), `the message mentions ${m}: ${error}`);
   assert.deepEqual(await tableRows(s.dataDir), s.before, 'the table is exactly as the first run left it');
   assert.deepEqual(await loadIds(s.dataDir), [s.firstLoadId], 'no load was recorded');
   const ledger = await ledgerRows(s.dataDir);
-  assert.deepEqual(ledger.map((r) => r.status), ['succeeded', 'failed']);
+  assert.deepEqual(
+    ledger.map((r) => r.status),
+    ['succeeded', 'failed'],
+  );
   assert.equal(ledger[1]?.error, error, 'the failed ledger row carries the same message');
   assert.equal(ledger[1]?.rows_loaded, 0n);
 }
@@ -87,8 +100,15 @@ async function assertSucceeded(s: Seeded, summary: RunSummary): Promise<void> {
   assert.equal(summary.status, 'succeeded', summary.error);
   assert.equal(summary.rowsLoaded, 2);
   const rows = await tableRows(s.dataDir);
-  assert.equal(rows.find((r) => r.repo === 'duckdb/duckdb')?.stars, BigInt(NEW_STARS), 'the second run loaded the new values');
-  assert.deepEqual((await ledgerRows(s.dataDir)).map((r) => r.status), ['succeeded', 'succeeded']);
+  assert.equal(
+    rows.find((r) => r.repo === 'duckdb/duckdb')?.stars,
+    BigInt(NEW_STARS),
+    'the second run loaded the new values',
+  );
+  assert.deepEqual(
+    (await ledgerRows(s.dataDir)).map((r) => r.status),
+    ['succeeded', 'succeeded'],
+  );
 }
 
 async function second(s: Seeded, route: Route, extra: Env = {}): Promise<{ summary: RunSummary; elapsedMs: number }> {
@@ -116,7 +136,8 @@ const truncatedJson = (): RawHandler => (_req, res, info) => {
   res.end(cut);
 };
 
-const HTML = '<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Oops, the proxy</h1></body></html>';
+const HTML =
+  '<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Oops, the proxy</h1></body></html>';
 const htmlPage: Route = { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: HTML };
 
 /** Headers at once, then the body never comes. */
@@ -153,14 +174,20 @@ function primaryLimit(status: 403 | 429, announced: { resetS: number }): RawHand
       'x-ratelimit-used': '60',
       'x-ratelimit-reset': String(announced.resetS),
     });
-    res.end(JSON.stringify({ message: 'API rate limit exceeded for 127.0.0.1.', documentation_url: 'https://docs.github.com/rest/rate-limit' }));
+    res.end(
+      JSON.stringify({
+        message: 'API rate limit exceeded for 127.0.0.1.',
+        documentation_url: 'https://docs.github.com/rest/rate-limit',
+      }),
+    );
   };
 }
 
 /** A body of `bytes` bytes of valid JSON, streamed in 64 KiB chunks with backpressure. */
 function bigBody(bytes: number): RawHandler {
   return (_req, res) => {
-    const head = '{"stargazers_count":1,"forks_count":1,"open_issues_count":1,"default_branch":"main","pushed_at":null,"description":"';
+    const head =
+      '{"stargazers_count":1,"forks_count":1,"open_issues_count":1,"default_branch":"main","pushed_at":null,"description":"';
     const tail = '"}';
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': bytes });
     const chunk = Buffer.alloc(64 * 1024, 'a');
@@ -247,9 +274,11 @@ describe('responses slower than HTTP_TIMEOUT_S', () => {
     const s = await seed(t);
     const { summary, elapsedMs } = await second(s, tricklingBody(), FAST);
     await assertFailedCleanly(s, summary, [/time|abort/i]);
-    assert.ok(elapsedMs < 5000, `each attempt stops after ~0.5 s although bytes keep coming (took ${Math.round(elapsedMs)} ms)`);
+    assert.ok(
+      elapsedMs < 5000,
+      `each attempt stops after ~0.5 s although bytes keep coming (took ${Math.round(elapsedMs)} ms)`,
+    );
   });
-
 });
 
 // ─── Server errors ──────────────────────────────────────────────────────────────────────────────
@@ -258,7 +287,10 @@ describe('bursts of 502/503', () => {
   test('a burst on two repos at once (502, 503 then OK; 503 then OK): the run succeeds with the new values', async (t) => {
     const s = await seed(t);
     s.gh.route('/repos/dlt-hub/dlt', [reply.status(503), {}]);
-    const { summary } = await second(s, [reply.status(502), reply.status(503), {}], { HTTP_MAX_RETRIES: '2', HTTP_MAX_WAIT_S: '20' });
+    const { summary } = await second(s, [reply.status(502), reply.status(503), {}], {
+      HTTP_MAX_RETRIES: '2',
+      HTTP_MAX_WAIT_S: '20',
+    });
     await assertSucceeded(s, summary);
     assert.equal(s.gh.requestsFor(FAULTY).length, 3);
     assert.equal(s.gh.requestsFor('/repos/dlt-hub/dlt').length, 2);
@@ -285,7 +317,10 @@ describe('primary rate limit (x-ratelimit-remaining: 0, reset beyond HTTP_MAX_WA
     test(`${status}: fails at once with a message saying when the limit resets (ISO time); previous data untouched`, async (t) => {
       const s = await seed(t);
       const announced = { resetS: 0 };
-      const { summary, elapsedMs } = await second(s, primaryLimit(status, announced), { HTTP_MAX_RETRIES: '5', HTTP_MAX_WAIT_S: '10' });
+      const { summary, elapsedMs } = await second(s, primaryLimit(status, announced), {
+        HTTP_MAX_RETRIES: '5',
+        HTTP_MAX_WAIT_S: '10',
+      });
       const resetIso = new Date(announced.resetS * 1000).toISOString();
       await assertFailedCleanly(s, summary, [String(status), /rate limit/i, resetIso, 'HTTP_MAX_WAIT_S']);
       assert.equal(s.gh.requestsFor(FAULTY).length, 1, 'no point retrying before the reset');
@@ -309,7 +344,14 @@ describe('secondary rate limit (Retry-After)', () => {
       const s = await seed(t);
       const { summary } = await second(
         s,
-        [reply.status(status, { 'retry-after': '1' }, { message: 'You have exceeded a secondary rate limit.', documentation_url: 'https://docs.github.com' }), {}],
+        [
+          reply.status(
+            status,
+            { 'retry-after': '1' },
+            { message: 'You have exceeded a secondary rate limit.', documentation_url: 'https://docs.github.com' },
+          ),
+          {},
+        ],
         { HTTP_MAX_RETRIES: '2', HTTP_MAX_WAIT_S: '5' },
       );
       await assertSucceeded(s, summary);
@@ -348,14 +390,22 @@ describe('redirect chain', () => {
     for (let i = 1; i <= 7; i++) s.gh.route(`/hop/${i}`, reply.redirect(`/hop/${i + 1}`, 302));
     const { summary } = await second(s, reply.redirect('/hop/1', 301), FAST);
     await assertFailedCleanly(s, summary, [/redirect/i]);
-    assert.equal(s.gh.requests.some((r) => r.path === '/hop/7'), false, 'stopped following before the end of the chain');
+    assert.equal(
+      s.gh.requests.some((r) => r.path === '/hop/7'),
+      false,
+      'stopped following before the end of the chain',
+    );
   });
 });
 
 describe('body beyond the size cap (8 MiB)', () => {
   test('a 9 MiB body: failed run naming the cap, not retried, previous data untouched', async (t) => {
     const s = await seed(t);
-    const { summary } = await second(s, bigBody(9 * 1024 * 1024), { ...FAST, HTTP_TIMEOUT_S: '20', HTTP_MAX_RETRIES: '3' });
+    const { summary } = await second(s, bigBody(9 * 1024 * 1024), {
+      ...FAST,
+      HTTP_TIMEOUT_S: '20',
+      HTTP_MAX_RETRIES: '3',
+    });
     await assertFailedCleanly(s, summary, ['8 MiB']);
     assert.equal(s.gh.requestsFor(FAULTY).length, 1, 'an oversized body is not fetched again');
   });
@@ -370,7 +420,9 @@ describe('body beyond the size cap (8 MiB)', () => {
   test('a 7 MiB body is under the cap and loads', async (t) => {
     const s = await seed(t);
     const seven = bigBody(7 * 1024 * 1024);
-    const { summary } = await second(s, [(req: IncomingMessage, res: ServerResponse, info) => seven(req, res, info)], { HTTP_TIMEOUT_S: '20' });
+    const { summary } = await second(s, [(req: IncomingMessage, res: ServerResponse, info) => seven(req, res, info)], {
+      HTTP_TIMEOUT_S: '20',
+    });
     assert.equal(summary.status, 'succeeded', summary.error);
     const rows = await tableRows(s.dataDir);
     assert.equal(rows.find((r) => r.repo === 'duckdb/duckdb')?.stars, 1n, 'the big body was parsed');

@@ -109,7 +109,10 @@ describe('default run', () => {
     assert.deepEqual(await loadIds(dataDir), [summary.loadId]);
 
     // The ledger: leading columns in the seed's order, then the port's, and one row for this run.
-    assert.deepEqual((await columns(dbFile(dataDir), 'main', 'dlt_ingest_runs')).slice(0, LEDGER_COLUMNS.length), LEDGER_COLUMNS);
+    assert.deepEqual(
+      (await columns(dbFile(dataDir), 'main', 'dlt_ingest_runs')).slice(0, LEDGER_COLUMNS.length),
+      LEDGER_COLUMNS,
+    );
     const runs = await ledger(dataDir);
     assert.equal(runs.length, 1);
     const run = runs[0]!;
@@ -125,7 +128,10 @@ describe('default run', () => {
     assert.ok(run.run_at instanceof Date);
     assert.ok(run.run_at.getTime() >= before - 1000 && run.run_at.getTime() <= after + 1000, String(run.run_at));
     assert.equal(typeof run.duration_s, 'number');
-    assert.ok(Math.abs(Number(run.duration_s) - summary.durationS) < 1, `${String(run.duration_s)} vs ${summary.durationS}`);
+    assert.ok(
+      Math.abs(Number(run.duration_s) - summary.durationS) < 1,
+      `${String(run.duration_s)} vs ${summary.durationS}`,
+    );
 
     // Only the file it should have made.
     assert.deepEqual(await listDir(dataDir), ['flights_demo.duckdb']);
@@ -182,15 +188,25 @@ describe('write dispositions', () => {
     const loaded = await rows(dataDir);
     assert.deepEqual(withoutDlt(loaded), [
       expectedRow('dlt-hub/dlt', githubRepo('dlt-hub/dlt', { default_branch: 'main' })),
-      expectedRow('duckdb/duckdb', githubRepo('duckdb/duckdb', { stargazers_count: 40000, open_issues_count: 7, pushed_at: '2025-12-01T00:00:00Z' })),
+      expectedRow(
+        'duckdb/duckdb',
+        githubRepo('duckdb/duckdb', {
+          stargazers_count: 40000,
+          open_issues_count: 7,
+          pushed_at: '2025-12-01T00:00:00Z',
+        }),
+      ),
       expectedRow('motherduckdb/motherduck-docs'),
     ]);
     for (const r of loaded) assert.equal(r._dlt_load_id, second.loadId);
     assert.deepEqual(await loadIds(dataDir), [first.loadId, second.loadId].sort());
-    assert.deepEqual((await ledger(dataDir)).map((r) => [r.status, r.load_id, r.rows_loaded]), [
-      ['succeeded', first.loadId, 3n],
-      ['succeeded', second.loadId, 3n],
-    ]);
+    assert.deepEqual(
+      (await ledger(dataDir)).map((r) => [r.status, r.load_id, r.rows_loaded]),
+      [
+        ['succeeded', first.loadId, 3n],
+        ['succeeded', second.loadId, 3n],
+      ],
+    );
   });
 
   test('merge: duplicates of one key inside a run collapse to the last row', async (t) => {
@@ -214,7 +230,13 @@ describe('write dispositions', () => {
       { id: 3n, name: 'three' },
     ]);
     // A rerun with the same keys still leaves one row per key.
-    const again = await runFlight({ env, source: () => [{ id: 1, name: 'again' }, { id: 1, name: 'again-last' }] });
+    const again = await runFlight({
+      env,
+      source: () => [
+        { id: 1, name: 'again' },
+        { id: 1, name: 'again-last' },
+      ],
+    });
     assert.equal(again.status, 'succeeded', again.error);
     assert.deepEqual(withoutDlt(await rows(dataDir, 'flights_demo_dlt.items', 'id')), [
       { id: 1n, name: 'again-last' },
@@ -235,7 +257,10 @@ describe('write dispositions', () => {
       },
     });
     assert.equal(summary.status, 'succeeded', summary.error);
-    const expected = Array.from({ length: 13 }, (_, k) => ({ k: `key_${k}`, i: BigInt(Math.max(...Array.from({ length: 1000 }, (_, i) => i).filter((i) => i % 13 === k))) }));
+    const expected = Array.from({ length: 13 }, (_, k) => ({
+      k: `key_${k}`,
+      i: BigInt(Math.max(...Array.from({ length: 1000 }, (_, i) => i).filter((i) => i % 13 === k))),
+    }));
     expected.sort((a, b) => (a.k < b.k ? -1 : 1));
     assert.deepEqual(withoutDlt(await rows(dataDir, 'flights_demo_dlt.counters', 'k')), expected);
   });
@@ -306,7 +331,9 @@ describe('write dispositions', () => {
     assert.equal(second.status, 'succeeded', second.error);
     assert.equal(second.rowsLoaded, 1);
     const loaded = await rows(dataDir);
-    assert.deepEqual(withoutDlt(loaded), [expectedRow('duckdb/duckdb', githubRepo('duckdb/duckdb', { stargazers_count: 50000 }))]);
+    assert.deepEqual(withoutDlt(loaded), [
+      expectedRow('duckdb/duckdb', githubRepo('duckdb/duckdb', { stargazers_count: 50000 })),
+    ]);
     assert.equal(loaded[0]?._dlt_load_id, second.loadId);
   });
 
@@ -314,8 +341,22 @@ describe('write dispositions', () => {
     const dir = await tempDir(t);
     const dataDir = join(dir, 'data');
     const env = testEnv(dataDir, 'http://127.0.0.1:9', { TABLE_NAME: 'things', PRIMARY_KEY: 'id' });
-    assert.equal((await runFlight({ env, source: () => [{ id: 1, v: 'a' }, { id: 2, v: 'b' }] })).status, 'succeeded');
-    const replaced = await runFlight({ env: { ...env, WRITE_DISPOSITION: 'replace' }, source: () => [{ id: 3, v: 'c' }] });
+    assert.equal(
+      (
+        await runFlight({
+          env,
+          source: () => [
+            { id: 1, v: 'a' },
+            { id: 2, v: 'b' },
+          ],
+        })
+      ).status,
+      'succeeded',
+    );
+    const replaced = await runFlight({
+      env: { ...env, WRITE_DISPOSITION: 'replace' },
+      source: () => [{ id: 3, v: 'c' }],
+    });
     assert.equal(replaced.status, 'succeeded', replaced.error);
     assert.deepEqual(withoutDlt(await rows(dataDir, 'flights_demo_dlt.things', 'id')), [{ id: 3n, v: 'c' }]);
   });
@@ -328,7 +369,10 @@ describe('schema and types', () => {
     const env = testEnv(dataDir, 'http://127.0.0.1:9', { TABLE_NAME: 'events', PRIMARY_KEY: 'id' });
     const first = await runFlight({ env, source: () => [{ id: 1, name: 'a' }] });
     assert.equal(first.status, 'succeeded', first.error);
-    assert.deepEqual((await sortedColumns(dataDir, 'flights_demo_dlt', 'events')).map((c) => c.name), ['_dlt_id', '_dlt_load_id', 'id', 'name']);
+    assert.deepEqual(
+      (await sortedColumns(dataDir, 'flights_demo_dlt', 'events')).map((c) => c.name),
+      ['_dlt_id', '_dlt_load_id', 'id', 'name'],
+    );
 
     const second = await runFlight({ env, source: () => [{ id: 2, name: 'b', score: 4.5, active: true }] });
     assert.equal(second.status, 'succeeded', second.error);
@@ -350,7 +394,11 @@ describe('schema and types', () => {
     const dir = await tempDir(t);
     const dataDir = join(dir, 'data');
     const summary = await runFlight({
-      env: testEnv(dataDir, 'http://127.0.0.1:9', { TABLE_NAME: 'typed', PRIMARY_KEY: 'id', WRITE_DISPOSITION: 'append' }),
+      env: testEnv(dataDir, 'http://127.0.0.1:9', {
+        TABLE_NAME: 'typed',
+        PRIMARY_KEY: 'id',
+        WRITE_DISPOSITION: 'append',
+      }),
       source: () => [
         { id: 1, i: 42, f: 1.25, mixed: 1, b: true, s: 'hello', ts: '2025-11-24T18:02:11Z', big: 9007199254740991 },
         { id: 2, i: null, f: null, mixed: 2.5, b: null, s: null, ts: null, big: -1 },
@@ -372,7 +420,16 @@ describe('schema and types', () => {
       { name: 'ts', type: 'TIMESTAMP WITH TIME ZONE' },
     ]);
     assert.deepEqual(withoutDlt(await rows(dataDir, 'flights_demo_dlt.typed', 'id')), [
-      { id: 1n, i: 42n, f: 1.25, mixed: 1, b: true, s: 'hello', ts: new Date('2025-11-24T18:02:11Z'), big: 9007199254740991n },
+      {
+        id: 1n,
+        i: 42n,
+        f: 1.25,
+        mixed: 1,
+        b: true,
+        s: 'hello',
+        ts: new Date('2025-11-24T18:02:11Z'),
+        big: 9007199254740991n,
+      },
       { id: 2n, i: null, f: null, mixed: 2.5, b: null, s: null, ts: null, big: -1n },
       { id: 3n, i: -7n, f: 0.5, mixed: 3, b: false, s: '', ts: new Date('2025-11-24T18:02:11.250Z'), big: 0n },
     ]);
@@ -386,7 +443,9 @@ describe('schema and types', () => {
       source: () => [{ id: 1, camelCase: 'x', 'Some Field': 'y' }],
     });
     assert.equal(summary.status, 'succeeded', summary.error);
-    assert.deepEqual(withoutDlt(await rows(dataDir, 'flights_demo_dlt.named', 'id')), [{ id: 1n, camel_case: 'x', some_field: 'y' }]);
+    assert.deepEqual(withoutDlt(await rows(dataDir, 'flights_demo_dlt.named', 'id')), [
+      { id: 1n, camel_case: 'x', some_field: 'y' },
+    ]);
   });
 });
 
@@ -403,8 +462,23 @@ describe('failures', () => {
     const second = await runFlight({
       env: testEnv(dataDir, gh),
       source: async function* () {
-        yield { repo: 'duckdb/duckdb', stars: 0, forks: 0, open_issues: 0, default_branch: 'gone', pushed_at: '2025-01-01T00:00:00Z', extra_field: 'new column' };
-        yield { repo: 'brand/new', stars: 1, forks: 1, open_issues: 1, default_branch: 'main', pushed_at: '2025-01-01T00:00:00Z' };
+        yield {
+          repo: 'duckdb/duckdb',
+          stars: 0,
+          forks: 0,
+          open_issues: 0,
+          default_branch: 'gone',
+          pushed_at: '2025-01-01T00:00:00Z',
+          extra_field: 'new column',
+        };
+        yield {
+          repo: 'brand/new',
+          stars: 1,
+          forks: 1,
+          open_issues: 1,
+          default_branch: 'main',
+          pushed_at: '2025-01-01T00:00:00Z',
+        };
         throw new Error('source exploded after two rows');
       },
     });
@@ -414,10 +488,17 @@ describe('failures', () => {
     assert.ok(second.error?.includes('source exploded after two rows'), second.error);
 
     assert.deepEqual(await rows(dataDir), before, 'table rows unchanged');
-    assert.deepEqual(await sortedColumns(dataDir, 'flights_demo_dlt', 'github_repo_stats'), columnsBefore, 'no column added');
+    assert.deepEqual(
+      await sortedColumns(dataDir, 'flights_demo_dlt', 'github_repo_stats'),
+      columnsBefore,
+      'no column added',
+    );
     assert.deepEqual(await loadIds(dataDir), [first.loadId]);
     const runs = await ledger(dataDir);
-    assert.deepEqual(runs.map((r) => r.status), ['succeeded', 'failed']);
+    assert.deepEqual(
+      runs.map((r) => r.status),
+      ['succeeded', 'failed'],
+    );
     const failed = runs[1]!;
     assert.ok(String(failed.error).includes('source exploded after two rows'), String(failed.error));
     assert.equal(failed.rows_loaded, 0n);
@@ -441,20 +522,44 @@ describe('failures', () => {
       { write: true },
     );
     const env = testEnv(dataDir, 'http://127.0.0.1:9', { TABLE_NAME: 'guarded', PRIMARY_KEY: 'id' });
-    const first = await runFlight({ env, source: () => [{ id: 1, v: 1 }, { id: 2, v: 2 }] });
+    const first = await runFlight({
+      env,
+      source: () => [
+        { id: 1, v: 1 },
+        { id: 2, v: 2 },
+      ],
+    });
     assert.equal(first.status, 'succeeded', first.error);
     const before = await rows(dataDir, 'flights_demo_dlt.guarded', 'id');
-    assert.deepEqual(withoutDlt(before), [{ id: 1n, v: 1n }, { id: 2n, v: 2n }]);
+    assert.deepEqual(withoutDlt(before), [
+      { id: 1n, v: 1n },
+      { id: 2n, v: 2n },
+    ]);
 
-    const second = await runFlight({ env, source: () => [{ id: 1, v: 10, note: 'new column' }, { id: 3, v: 500, note: 'too big' }] });
+    const second = await runFlight({
+      env,
+      source: () => [
+        { id: 1, v: 10, note: 'new column' },
+        { id: 3, v: 500, note: 'too big' },
+      ],
+    });
     assert.equal(second.status, 'failed');
     assert.equal(second.exitCode, 1);
     assert.equal(second.rowsLoaded, 0);
     assert.ok(second.error && second.error.length > 0);
     assert.deepEqual(await rows(dataDir, 'flights_demo_dlt.guarded', 'id'), before, 'rows exactly as before');
-    assert.deepEqual((await sortedColumns(dataDir, 'flights_demo_dlt', 'guarded')).map((c) => c.name), ['_dlt_id', '_dlt_load_id', 'id', 'v']);
+    assert.deepEqual(
+      (await sortedColumns(dataDir, 'flights_demo_dlt', 'guarded')).map((c) => c.name),
+      ['_dlt_id', '_dlt_load_id', 'id', 'v'],
+    );
     assert.deepEqual(await loadIds(dataDir), [first.loadId]);
-    assert.deepEqual((await ledger(dataDir)).map((r) => [r.status, r.rows_loaded]), [['succeeded', 2n], ['failed', 0n]]);
+    assert.deepEqual(
+      (await ledger(dataDir)).map((r) => [r.status, r.rows_loaded]),
+      [
+        ['succeeded', 2n],
+        ['failed', 0n],
+      ],
+    );
   });
 
   test('the ledger stores an error with quotes and SQL verbatim (bound parameters)', async (t) => {
@@ -521,7 +626,13 @@ describe('ledger', () => {
     assert.equal(runs.length, 2);
     const [old, fresh] = runs;
     assert.deepEqual(
-      { run_at: old?.run_at, pipeline_name: old?.pipeline_name, destination_dataset: old?.destination_dataset, destination_table: old?.destination_table, load_summary: old?.load_summary },
+      {
+        run_at: old?.run_at,
+        pipeline_name: old?.pipeline_name,
+        destination_dataset: old?.destination_dataset,
+        destination_table: old?.destination_table,
+        load_summary: old?.load_summary,
+      },
       {
         run_at: new Date('2025-06-01T12:00:00Z'),
         pipeline_name: 'flights_dlt_ingest',
@@ -539,14 +650,21 @@ describe('ledger', () => {
     const dir = await tempDir(t);
     const gh = await startFakeGitHub(t);
     const dataDir = join(dir, 'data');
-    const env = testEnv(dataDir, gh, { RUN_LEDGER_TABLE: 'flight_runs', PIPELINE_NAME: 'hourly_stats', GITHUB_REPOS: 'duckdb/duckdb' });
+    const env = testEnv(dataDir, gh, {
+      RUN_LEDGER_TABLE: 'flight_runs',
+      PIPELINE_NAME: 'hourly_stats',
+      GITHUB_REPOS: 'duckdb/duckdb',
+    });
     for (let i = 0; i < 3; i++) assert.equal((await runFlight({ env })).status, 'succeeded');
     const runs = await ledger(dataDir, 'flight_runs');
-    assert.deepEqual(runs.map((r) => [r.pipeline_name, r.status, r.rows_loaded]), [
-      ['hourly_stats', 'succeeded', 1n],
-      ['hourly_stats', 'succeeded', 1n],
-      ['hourly_stats', 'succeeded', 1n],
-    ]);
+    assert.deepEqual(
+      runs.map((r) => [r.pipeline_name, r.status, r.rows_loaded]),
+      [
+        ['hourly_stats', 'succeeded', 1n],
+        ['hourly_stats', 'succeeded', 1n],
+        ['hourly_stats', 'succeeded', 1n],
+      ],
+    );
     assert.equal(new Set(runs.map((r) => r.load_id)).size, 3);
     assert.equal((await tableNames(dbFile(dataDir))).includes('main.dlt_ingest_runs'), false);
     assert.equal(existsSync(join(dataDir, 'flights_demo.duckdb')), true);

@@ -31,7 +31,8 @@ async function ledgerRows(dataDir: string): Promise<Row[]> {
   return query(dbFile(dataDir), 'SELECT * FROM main.dlt_ingest_runs ORDER BY run_at');
 }
 
-const stringify = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x));
+const stringify = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x));
 
 describe('requests', () => {
   test('one GET per repo with the GitHub headers and no Authorization without a token', async (t) => {
@@ -56,16 +57,24 @@ describe('requests', () => {
     const dataDir = join(dir, 'data');
     const summary = await runFlight({ env: testEnv(dataDir, `${gh.url}/api/v3`) });
     assert.equal(summary.status, 'succeeded', summary.error);
-    assert.deepEqual(gh.requests.map((r) => r.path).sort(), DEFAULT_PATHS.map((p) => `/api/v3${p}`));
+    assert.deepEqual(
+      gh.requests.map((r) => r.path).sort(),
+      DEFAULT_PATHS.map((p) => `/api/v3${p}`),
+    );
     assert.equal((await tableRows(dataDir)).length, 3);
   });
 
   test('GITHUB_API_URL with a trailing slash does not double the slash', async (t) => {
     const dir = await tempDir(t);
     const gh = await startFakeGitHub(t);
-    const summary = await runFlight({ env: testEnv(join(dir, 'data'), `${gh.url}/`, { GITHUB_REPOS: 'duckdb/duckdb' }) });
+    const summary = await runFlight({
+      env: testEnv(join(dir, 'data'), `${gh.url}/`, { GITHUB_REPOS: 'duckdb/duckdb' }),
+    });
     assert.equal(summary.status, 'succeeded', summary.error);
-    assert.deepEqual(gh.requests.map((r) => r.path), ['/repos/duckdb/duckdb']);
+    assert.deepEqual(
+      gh.requests.map((r) => r.path),
+      ['/repos/duckdb/duckdb'],
+    );
   });
 });
 
@@ -91,12 +100,19 @@ describe('tokens', () => {
       env: testEnv(join(dir, 'a'), gh, { GITHUB_REPOS: 'duckdb/duckdb', MYSECRET_GITHUB_TOKEN: secret }),
     });
     assert.equal(first.status, 'succeeded', first.error);
-    assert.deepEqual(gh.requests.map((r) => r.headers.authorization), [`Bearer ${secret}`]);
+    assert.deepEqual(
+      gh.requests.map((r) => r.headers.authorization),
+      [`Bearer ${secret}`],
+    );
     assert.equal(stringify(first).includes(secret), false);
     assert.equal(stringify(await ledgerRows(join(dir, 'a'))).includes(secret), false);
 
     const second = await runFlight({
-      env: testEnv(join(dir, 'b'), gh, { GITHUB_REPOS: 'duckdb/duckdb', MYSECRET_GITHUB_TOKEN: secret, GITHUB_TOKEN: 'ghp_bare_wins_999' }),
+      env: testEnv(join(dir, 'b'), gh, {
+        GITHUB_REPOS: 'duckdb/duckdb',
+        MYSECRET_GITHUB_TOKEN: secret,
+        GITHUB_TOKEN: 'ghp_bare_wins_999',
+      }),
     });
     assert.equal(second.status, 'succeeded', second.error);
     assert.equal(gh.requests[1]?.headers.authorization, 'Bearer ghp_bare_wins_999');
@@ -118,7 +134,10 @@ describe('tokens', () => {
 
     const failDir = join(dir, 'fail');
     const bare = 'ghp_bareCliToken_555444';
-    const failed = await runCli(testEnv(failDir, gh, { GITHUB_TOKEN: bare, GITHUB_REPOS: 'duckdb/duckdb,ghost/missing' }), { cwd });
+    const failed = await runCli(
+      testEnv(failDir, gh, { GITHUB_TOKEN: bare, GITHUB_REPOS: 'duckdb/duckdb,ghost/missing' }),
+      { cwd },
+    );
     assert.equal(failed.code, 1, failed.stderr);
     assert.equal(gh.requestsFor('/repos/ghost/missing')[0]?.headers.authorization, `Bearer ${bare}`);
     assert.equal((failed.stdout + failed.stderr).includes(bare), false);
@@ -233,7 +252,10 @@ describe('retries', () => {
     assert.equal(summary.status, 'succeeded', summary.error);
     const second = gh.requestsFor('/repos/duckdb/duckdb')[1];
     assert.ok(second, 'retried');
-    assert.ok(second.wallAt >= resetEpochS * 1000 - 100, `retried ${resetEpochS * 1000 - second.wallAt} ms before the reset`);
+    assert.ok(
+      second.wallAt >= resetEpochS * 1000 - 100,
+      `retried ${resetEpochS * 1000 - second.wallAt} ms before the reset`,
+    );
   });
 
   test('a Retry-After beyond HTTP_MAX_WAIT_S fails promptly instead of waiting', async (t) => {
@@ -249,7 +271,10 @@ describe('retries', () => {
     assert.ok(summary.error?.includes('duckdb/duckdb'), summary.error);
     assert.ok(summary.error?.includes('429'), summary.error);
     const ledger = await ledgerRows(dataDir);
-    assert.deepEqual(ledger.map((r) => r.status), ['failed']);
+    assert.deepEqual(
+      ledger.map((r) => r.status),
+      ['failed'],
+    );
   });
 
   test('a 500 that persists fails after HTTP_MAX_RETRIES retries, naming the repo and the status', async (t) => {
@@ -282,14 +307,19 @@ describe('retries', () => {
     const summary = await runFlight({ env: testEnv(dataDir, gh) });
     assert.equal(summary.status, 'succeeded', summary.error);
     assert.equal(gh.requestsFor('/repos/duckdb/duckdb').length, 2);
-    assert.deepEqual((await tableRows(dataDir)).find((r) => r.repo === 'duckdb/duckdb'), expectedRow('duckdb/duckdb'));
+    assert.deepEqual(
+      (await tableRows(dataDir)).find((r) => r.repo === 'duckdb/duckdb'),
+      expectedRow('duckdb/duckdb'),
+    );
   });
 
   test('a response slower than HTTP_TIMEOUT_S times out and is retried', async (t) => {
     const dir = await tempDir(t);
     const gh = await startFakeGitHub(t, { '/repos/duckdb/duckdb': [reply.slow(4000), {}] });
     const started = performance.now();
-    const summary = await runFlight({ env: testEnv(join(dir, 'data'), gh, { HTTP_TIMEOUT_S: '1', HTTP_MAX_WAIT_S: '10' }) });
+    const summary = await runFlight({
+      env: testEnv(join(dir, 'data'), gh, { HTTP_TIMEOUT_S: '1', HTTP_MAX_WAIT_S: '10' }),
+    });
     const elapsed = performance.now() - started;
     assert.equal(summary.status, 'succeeded', summary.error);
     assert.equal(gh.requestsFor('/repos/duckdb/duckdb').length, 2);
@@ -300,7 +330,9 @@ describe('retries', () => {
     const dir = await tempDir(t);
     const gh = await startFakeGitHub(t, { '/repos/duckdb/duckdb': reply.slow(5000) });
     const started = performance.now();
-    const summary = await runFlight({ env: testEnv(join(dir, 'data'), gh, { HTTP_TIMEOUT_S: '1', HTTP_MAX_RETRIES: '0' }) });
+    const summary = await runFlight({
+      env: testEnv(join(dir, 'data'), gh, { HTTP_TIMEOUT_S: '1', HTTP_MAX_RETRIES: '0' }),
+    });
     const elapsed = performance.now() - started;
     assert.equal(summary.status, 'failed');
     assert.equal(summary.exitCode, 1);
@@ -313,13 +345,23 @@ describe('redirects and concurrency', () => {
   test('a 301 (renamed repo) is followed; the row keeps the configured name', async (t) => {
     const dir = await tempDir(t);
     const gh = await startFakeGitHub(t);
-    const renamed = githubRepo('new-owner/new-name', { id: 4242, stargazers_count: 777, forks_count: 12, open_issues_count: 3, default_branch: 'trunk', pushed_at: '2025-09-30T23:59:59Z' });
+    const renamed = githubRepo('new-owner/new-name', {
+      id: 4242,
+      stargazers_count: 777,
+      forks_count: 12,
+      open_issues_count: 3,
+      default_branch: 'trunk',
+      pushed_at: '2025-09-30T23:59:59Z',
+    });
     gh.route('/repos/old-owner/old-name', reply.redirect(`${gh.url}/repositories/4242`));
     gh.route('/repositories/4242', reply.ok(renamed));
     const dataDir = join(dir, 'data');
     const summary = await runFlight({ env: testEnv(dataDir, gh, { GITHUB_REPOS: 'old-owner/old-name' }) });
     assert.equal(summary.status, 'succeeded', summary.error);
-    assert.deepEqual(gh.requests.map((r) => r.path), ['/repos/old-owner/old-name', '/repositories/4242']);
+    assert.deepEqual(
+      gh.requests.map((r) => r.path),
+      ['/repos/old-owner/old-name', '/repositories/4242'],
+    );
     assert.deepEqual(await tableRows(dataDir), [expectedRow('old-owner/old-name', renamed)]);
   });
 
@@ -338,7 +380,9 @@ describe('redirects and concurrency', () => {
     const repos = ['o/r1', 'o/r2', 'o/r3', 'o/r4', 'o/r5', 'o/r6'];
     const routes = Object.fromEntries(repos.map((r) => [`/repos/${r}`, reply.slow(250)]));
     const gh = await startFakeGitHub(t, routes);
-    const two = await runFlight({ env: testEnv(join(dir, 'two'), gh, { GITHUB_REPOS: repos.join(','), GITHUB_CONCURRENCY: '2' }) });
+    const two = await runFlight({
+      env: testEnv(join(dir, 'two'), gh, { GITHUB_REPOS: repos.join(','), GITHUB_CONCURRENCY: '2' }),
+    });
     assert.equal(two.status, 'succeeded', two.error);
     assert.equal(gh.requests.length, 6);
     assert.equal(gh.maxInFlight, 2);

@@ -17,15 +17,32 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runFlight, type Row as SourceRow, type RunSummary } from '../flight.ts';
-import { dbFile, listDir, mentions, query, runCli, startFakeGitHub, tableNames, tempDir, testEnv, type Env, type Row } from './support.ts';
+import {
+  dbFile,
+  listDir,
+  mentions,
+  query,
+  runCli,
+  startFakeGitHub,
+  tableNames,
+  tempDir,
+  testEnv,
+  type Env,
+  type Row,
+} from './support.ts';
 
 const NO_SERVER = 'http://127.0.0.1:9'; // runs with a custom source never call it
 const quiet = { log: () => {} };
-const stringify = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x));
+const stringify = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x));
 
 /** A run with a custom source into `dataDir`. */
 function run(dataDir: string, rows: SourceRow[] | (() => Iterable<SourceRow>), extra: Env = {}): Promise<RunSummary> {
-  return runFlight({ env: testEnv(dataDir, NO_SERVER, { TABLE_NAME: 't', PRIMARY_KEY: 'id', ...extra }), source: typeof rows === 'function' ? rows : () => rows, ...quiet });
+  return runFlight({
+    env: testEnv(dataDir, NO_SERVER, { TABLE_NAME: 't', PRIMARY_KEY: 'id', ...extra }),
+    source: typeof rows === 'function' ? rows : () => rows,
+    ...quiet,
+  });
 }
 function assertOk(s: RunSummary): void {
   assert.equal(s.status, 'succeeded', s.error);
@@ -34,7 +51,15 @@ function assertOk(s: RunSummary): void {
 
 // ─── Identifier keys ────────────────────────────────────────────────────────────────────────────
 
-const IDENTIFIER_KEYS = ['DESTINATION_DATABASE', 'DATASET_NAME', 'TABLE_NAME', 'RUN_LEDGER_TABLE', 'PRIMARY_KEY', 'DELETE_COLUMN', 'PIPELINE_NAME'] as const;
+const IDENTIFIER_KEYS = [
+  'DESTINATION_DATABASE',
+  'DATASET_NAME',
+  'TABLE_NAME',
+  'RUN_LEDGER_TABLE',
+  'PRIMARY_KEY',
+  'DELETE_COLUMN',
+  'PIPELINE_NAME',
+] as const;
 type IdentifierKey = (typeof IDENTIFIER_KEYS)[number];
 
 const HOSTILE_NAMES: [string, string][] = [
@@ -74,7 +99,11 @@ describe('identifier keys with hostile values are config errors (exit 2, nothing
         const dataDir = join(dir, `d${HOSTILE_NAMES.findIndex(([w]) => w === what)}`);
         const summary = await runFlight({ env: testEnv(dataDir, gh, { [key]: value }), ...quiet });
         const error = summary.error ?? '';
-        assert.equal(summary.exitCode, 2, `${key} with a ${what} (${JSON.stringify(value)}) must be a config error; got ${summary.status}: ${error}`);
+        assert.equal(
+          summary.exitCode,
+          2,
+          `${key} with a ${what} (${JSON.stringify(value)}) must be a config error; got ${summary.status}: ${error}`,
+        );
         assert.equal(summary.loadId, null, what);
         assert.ok(error.includes(key), `${what}: the message names ${key}: ${error}`);
         assert.ok(mentions(error, value), `${what}: the message shows the value ${JSON.stringify(value)}: ${error}`);
@@ -91,9 +120,16 @@ describe('identifier keys with hostile values are config errors (exit 2, nothing
     const cwd = join(dir, 'cwd');
     await mkdir(cwd);
     const dataDir = join(dir, 'data');
-    const res = await runCli(testEnv(dataDir, gh, { TABLE_NAME: 't\u0430ble', PIPELINE_NAME: 'p;DROP TABLE x', DELETE_COLUMN: 'd--x' }), { cwd });
+    const res = await runCli(
+      testEnv(dataDir, gh, { TABLE_NAME: 't\u0430ble', PIPELINE_NAME: 'p;DROP TABLE x', DELETE_COLUMN: 'd--x' }),
+      { cwd },
+    );
     assert.equal(res.code, 2, res.stderr);
-    for (const [key, value] of [['TABLE_NAME', 't\u0430ble'], ['PIPELINE_NAME', 'p;DROP TABLE x'], ['DELETE_COLUMN', 'd--x']] as const) {
+    for (const [key, value] of [
+      ['TABLE_NAME', 't\u0430ble'],
+      ['PIPELINE_NAME', 'p;DROP TABLE x'],
+      ['DELETE_COLUMN', 'd--x'],
+    ] as const) {
       assert.ok(res.stderr.includes(key) && mentions(res.stderr, value), `stderr names ${key}=${value}: ${res.stderr}`);
     }
     assert.equal(existsSync(dataDir), false);
@@ -113,16 +149,37 @@ async function assertNameWorks(t: TestContext, key: IdentifierKey, name: string)
   const pk = key === 'PRIMARY_KEY' ? name : 'id';
   const del = key === 'DELETE_COLUMN' ? name : 'gone';
   const env: Env = { [key]: name, PRIMARY_KEY: pk, DELETE_COLUMN: del, TABLE_NAME: table };
-  const first = await run(dataDir, [{ [pk]: 1, v: 'one', [del]: false }, { [pk]: 2, v: 'two', [del]: false }], env);
-  assert.equal(first.status, 'succeeded', `${key}=${JSON.stringify(name)} must work (names are quoted): ${first.error}`);
-  const second = await run(dataDir, [{ [pk]: 1, v: 'uno', [del]: false }, { [pk]: 2, v: 'two', [del]: true }], env);
+  const first = await run(
+    dataDir,
+    [
+      { [pk]: 1, v: 'one', [del]: false },
+      { [pk]: 2, v: 'two', [del]: false },
+    ],
+    env,
+  );
+  assert.equal(
+    first.status,
+    'succeeded',
+    `${key}=${JSON.stringify(name)} must work (names are quoted): ${first.error}`,
+  );
+  const second = await run(
+    dataDir,
+    [
+      { [pk]: 1, v: 'uno', [del]: false },
+      { [pk]: 2, v: 'two', [del]: true },
+    ],
+    env,
+  );
   assertOk(second);
   // Read through the file's default catalog, whatever DuckDB named it.
   const q = (s: string) => `"${s.replaceAll('"', '""')}"`;
   const rows = await query(db, `SELECT ${q(pk)}::INT AS k, v FROM ${q(dataset)}.${q(table)} ORDER BY 1`);
   assert.deepEqual(rows, [{ k: 1, v: 'uno' }], 'merge updated key 1 and deleted key 2');
   const runs = await query(db, `SELECT status, pipeline_name FROM main.${q(ledger)} ORDER BY run_at`);
-  assert.deepEqual(runs.map((r) => r.status), ['succeeded', 'succeeded']);
+  assert.deepEqual(
+    runs.map((r) => r.status),
+    ['succeeded', 'succeeded'],
+  );
   if (key === 'PIPELINE_NAME') assert.equal(runs[0]?.pipeline_name, name);
 }
 
@@ -136,7 +193,7 @@ describe('SQL reserved words are valid identifiers and work in every key (every 
     }
   }
 
-  test('DESTINATION_DATABASE=main (the name of DuckDB\'s own catalog) is refused as a config error naming the key, creating nothing', async (t) => {
+  test("DESTINATION_DATABASE=main (the name of DuckDB's own catalog) is refused as a config error naming the key, creating nothing", async (t) => {
     const dir = await tempDir(t, 'flight-hostile-');
     const dataDir = join(dir, 'data');
     const summary = await run(dataDir, [{ id: 1, v: 'x' }], { DESTINATION_DATABASE: 'main' });
@@ -149,7 +206,9 @@ describe('SQL reserved words are valid identifiers and work in every key (every 
     const dir = await tempDir(t, 'flight-hostile-');
     const gh = await startFakeGitHub(t);
     const dataDir = join(dir, 'data');
-    const res = await runCli(testEnv(dataDir, gh, { TABLE_NAME: 'select', DATASET_NAME: 'order', GITHUB_REPOS: 'duckdb/duckdb' }));
+    const res = await runCli(
+      testEnv(dataDir, gh, { TABLE_NAME: 'select', DATASET_NAME: 'order', GITHUB_REPOS: 'duckdb/duckdb' }),
+    );
     assert.equal(res.code, 0, res.stderr);
     assert.ok((await tableNames(dbFile(dataDir))).includes('order.select'));
     assert.deepEqual(await query(dbFile(dataDir), 'SELECT repo FROM "order"."select"'), [{ repo: 'duckdb/duckdb' }]);
@@ -187,14 +246,27 @@ describe("DuckDB's own catalog and schema names", () => {
       assertOk(await run(dataDir, [{ id: 1, v: 'x' }], { DATASET_NAME: 'main' }));
       const ledgerBefore = await query(dbFile(dataDir), 'SELECT * FROM main.dlt_ingest_runs');
       assert.equal(ledgerBefore.length, 1);
-      const clash = await run(dataDir, [{ id: 7, v: 'data, not a run' }], { DATASET_NAME: 'main', TABLE_NAME: 'dlt_ingest_runs', WRITE_DISPOSITION: disposition });
+      const clash = await run(dataDir, [{ id: 7, v: 'data, not a run' }], {
+        DATASET_NAME: 'main',
+        TABLE_NAME: 'dlt_ingest_runs',
+        WRITE_DISPOSITION: disposition,
+      });
       t.diagnostic(`${clash.status} (exit ${clash.exitCode}): ${clash.error ?? ''}`);
-      if (clash.exitCode === 2) assert.ok(/TABLE_NAME/.test(clash.error ?? '') && /RUN_LEDGER_TABLE/.test(clash.error ?? ''), clash.error);
+      if (clash.exitCode === 2)
+        assert.ok(/TABLE_NAME/.test(clash.error ?? '') && /RUN_LEDGER_TABLE/.test(clash.error ?? ''), clash.error);
       const ledgerAfter = await query(dbFile(dataDir), 'SELECT * FROM main.dlt_ingest_runs ORDER BY run_at');
       const own = (row: Row | undefined) => Object.fromEntries(Object.keys(ledgerBefore[0]!).map((k) => [k, row?.[k]]));
       assert.deepEqual(own(ledgerAfter[0]), ledgerBefore[0], 'the first ledger row is still there, unchanged');
-      for (const row of ledgerAfter) assert.ok(row.status === 'succeeded' || row.status === 'failed', `only run rows in the ledger, found: ${stringify(row)}`);
-      assert.deepEqual(Object.keys(ledgerAfter[0]!), Object.keys(ledgerBefore[0]!), 'no data columns added to the ledger');
+      for (const row of ledgerAfter)
+        assert.ok(
+          row.status === 'succeeded' || row.status === 'failed',
+          `only run rows in the ledger, found: ${stringify(row)}`,
+        );
+      assert.deepEqual(
+        Object.keys(ledgerAfter[0]!),
+        Object.keys(ledgerBefore[0]!),
+        'no data columns added to the ledger',
+      );
     });
   }
 });
@@ -203,13 +275,38 @@ describe('1,000-character names', () => {
   test('TABLE_NAME, DATASET_NAME, RUN_LEDGER_TABLE, PRIMARY_KEY and DELETE_COLUMN of 1,000 characters work (DuckDB has no length limit)', async (t) => {
     const dir = await tempDir(t, 'flight-hostile-');
     const dataDir = join(dir, 'data');
-    const [table, dataset, ledger, pk, del] = ['t', 'd', 'l', 'k', 'x'].map((c) => c.repeat(1000)) as [string, string, string, string, string];
-    const env: Env = { TABLE_NAME: table, DATASET_NAME: dataset, RUN_LEDGER_TABLE: ledger, PRIMARY_KEY: pk, DELETE_COLUMN: del };
-    assertOk(await run(dataDir, [{ [pk]: 1, v: 'a', [del]: false }, { [pk]: 2, v: 'b', [del]: false }], env));
+    const [table, dataset, ledger, pk, del] = ['t', 'd', 'l', 'k', 'x'].map((c) => c.repeat(1000)) as [
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    const env: Env = {
+      TABLE_NAME: table,
+      DATASET_NAME: dataset,
+      RUN_LEDGER_TABLE: ledger,
+      PRIMARY_KEY: pk,
+      DELETE_COLUMN: del,
+    };
+    assertOk(
+      await run(
+        dataDir,
+        [
+          { [pk]: 1, v: 'a', [del]: false },
+          { [pk]: 2, v: 'b', [del]: false },
+        ],
+        env,
+      ),
+    );
     assertOk(await run(dataDir, [{ [pk]: 2, v: 'b', [del]: true }], env));
     const rows = await query(dbFile(dataDir), `SELECT "${pk}"::INT AS k, v FROM "${dataset}"."${table}"`);
     assert.deepEqual(rows, [{ k: 1, v: 'a' }]);
-    assert.equal((await query(dbFile(dataDir), `SELECT count(*)::INT AS n FROM main."${ledger}" WHERE status = 'succeeded'`))[0]?.n, 2);
+    assert.equal(
+      (await query(dbFile(dataDir), `SELECT count(*)::INT AS n FROM main."${ledger}" WHERE status = 'succeeded'`))[0]
+        ?.n,
+      2,
+    );
   });
 
   test('PIPELINE_NAME of 1,000 characters (longer than a folder name may be) works or is a config error; runFlight never throws', async (t) => {
@@ -278,9 +375,16 @@ describe('GITHUB_REPOS entries that would bend the request URL are config errors
       const dataDir = join(dir, `d${i}`);
       const summary = await runFlight({ env: testEnv(dataDir, gh, { GITHUB_REPOS: value }), ...quiet });
       const error = summary.error ?? '';
-      assert.equal(summary.exitCode, 2, `GITHUB_REPOS=${JSON.stringify(value)} must be a config error; got ${summary.status}: ${error}`);
+      assert.equal(
+        summary.exitCode,
+        2,
+        `GITHUB_REPOS=${JSON.stringify(value)} must be a config error; got ${summary.status}: ${error}`,
+      );
       assert.ok(error.includes('GITHUB_REPOS'), `names the key: ${error}`);
-      assert.ok(mentions(error, shown), `GITHUB_REPOS=${JSON.stringify(value)}: the message shows ${JSON.stringify(shown)}: ${error}`);
+      assert.ok(
+        mentions(error, shown),
+        `GITHUB_REPOS=${JSON.stringify(value)}: the message shows ${JSON.stringify(shown)}: ${error}`,
+      );
       assert.equal(existsSync(dataDir), false);
     }
     assert.equal(gh.requests.length, 0, 'no request made');
@@ -291,9 +395,13 @@ describe('GITHUB_REPOS entries that would bend the request URL are config errors
     const gh = await startFakeGitHub(t);
     const cwd = join(dir, 'cwd');
     await mkdir(cwd);
-    const res = await runCli(testEnv(join(dir, 'data'), gh, { GITHUB_REPOS: 'duckdb/duckdb,../../admin,dlt-hub/dlt?x=1,a%2Fb' }), { cwd });
+    const res = await runCli(
+      testEnv(join(dir, 'data'), gh, { GITHUB_REPOS: 'duckdb/duckdb,../../admin,dlt-hub/dlt?x=1,a%2Fb' }),
+      { cwd },
+    );
     assert.equal(res.code, 2, res.stderr);
-    for (const bad of ['../../admin', 'dlt-hub/dlt?x=1', 'a%2Fb']) assert.ok(mentions(res.stderr, bad), `stderr shows ${bad}: ${res.stderr}`);
+    for (const bad of ['../../admin', 'dlt-hub/dlt?x=1', 'a%2Fb'])
+      assert.ok(mentions(res.stderr, bad), `stderr shows ${bad}: ${res.stderr}`);
     assert.equal(gh.requests.length, 0);
     assert.deepEqual(await listDir(cwd), []);
   });
@@ -316,8 +424,16 @@ async function withCanaries(dataDir: string): Promise<() => Promise<void>> {
   assertOk(await run(dataDir, [{ id: 1, note: 'canary' }], { TABLE_NAME: 'canary' }));
   await query(dbFile(dataDir), 'CREATE TABLE main.canary_main AS SELECT 42 AS v', { write: true });
   return async () => {
-    assert.deepEqual(await query(dbFile(dataDir), 'SELECT id::INT AS id, note FROM flights_demo_dlt.canary'), [{ id: 1, note: 'canary' }], 'canary intact');
-    assert.deepEqual(await query(dbFile(dataDir), 'SELECT v FROM main.canary_main'), [{ v: 42 }], 'main.canary_main intact');
+    assert.deepEqual(
+      await query(dbFile(dataDir), 'SELECT id::INT AS id, note FROM flights_demo_dlt.canary'),
+      [{ id: 1, note: 'canary' }],
+      'canary intact',
+    );
+    assert.deepEqual(
+      await query(dbFile(dataDir), 'SELECT v FROM main.canary_main'),
+      [{ v: 42 }],
+      'main.canary_main intact',
+    );
   };
 }
 
@@ -326,12 +442,31 @@ describe('source rows with SQL, control characters and lone surrogates', () => {
     const dir = await tempDir(t, 'flight-hostile-');
     const dataDir = join(dir, 'data');
     const canariesIntact = await withCanaries(dataDir);
-    const values = [...SQL_VALUES, CONTROL, ...CONTROL.split(''), 'a\u0000b', '\u007f\u0085\u2028\u2029\ufeff', 'pair \ud83e\udd86 ok'];
-    const rows = values.map((v, i) => ({ id: `'; DROP TABLE canary; -- ${i}`, v, nested: { v }, list: [v, SQL_VALUES[0]!] }));
+    const values = [
+      ...SQL_VALUES,
+      CONTROL,
+      ...CONTROL.split(''),
+      'a\u0000b',
+      '\u007f\u0085\u2028\u2029\ufeff',
+      'pair \ud83e\udd86 ok',
+    ];
+    const rows = values.map((v, i) => ({
+      id: `'; DROP TABLE canary; -- ${i}`,
+      v,
+      nested: { v },
+      list: [v, SQL_VALUES[0]!],
+    }));
     assertOk(await run(dataDir, rows));
     // merge again on the same SQL-looking keys: the key match is by value, never by SQL text
     const updated = (v: string) => `${v} (updated)`;
-    assertOk(await run(dataDir, rows.slice(0, 3).map((r) => ({ ...r, v: updated(r.v), nested: { v: updated(r.v) }, list: [updated(r.v), SQL_VALUES[0]!] }))));
+    assertOk(
+      await run(
+        dataDir,
+        rows
+          .slice(0, 3)
+          .map((r) => ({ ...r, v: updated(r.v), nested: { v: updated(r.v) }, list: [updated(r.v), SQL_VALUES[0]!] })),
+      ),
+    );
 
     const back = await query(dbFile(dataDir), 'SELECT id, v, nested__v, _dlt_id FROM flights_demo_dlt.t');
     assert.equal(back.length, values.length, 'one row per key, none duplicated by the merge');
@@ -343,7 +478,11 @@ describe('source rows with SQL, control characters and lone surrogates', () => {
       assert.equal(r.nested__v, i < 3 ? updated(v) : v, `nested value ${i} reads back equal`);
     });
     const list = await query(dbFile(dataDir), 'SELECT value FROM flights_demo_dlt.t__list WHERE _dlt_list_idx = 0');
-    assert.deepEqual(list.map((r) => r.value).sort(), values.map((v, i) => (i < 3 ? updated(v) : v)).sort(), 'list items read back equal, old child rows of updated keys replaced');
+    assert.deepEqual(
+      list.map((r) => r.value).sort(),
+      values.map((v, i) => (i < 3 ? updated(v) : v)).sort(),
+      'list items read back equal, old child rows of updated keys replaced',
+    );
     await canariesIntact();
   });
 
@@ -351,13 +490,28 @@ describe('source rows with SQL, control characters and lone surrogates', () => {
     const dir = await tempDir(t, 'flight-hostile-');
     const dataDir = join(dir, 'data');
     const canariesIntact = await withCanaries(dataDir);
-    const row = { id: 1, 'k\u0000ey': 'nul', 'tab\tkey': 'tab', 'new\nline': 'nl', [`${CONTROL}ctl`]: 'all', '"; DROP TABLE canary; --': 'sql', '\ud800lone': 'lone surrogate key' };
+    const row = {
+      id: 1,
+      'k\u0000ey': 'nul',
+      'tab\tkey': 'tab',
+      'new\nline': 'nl',
+      [`${CONTROL}ctl`]: 'all',
+      '"; DROP TABLE canary; --': 'sql',
+      '\ud800lone': 'lone surrogate key',
+    };
     assertOk(await run(dataDir, [row]));
     const [back] = await query(dbFile(dataDir), 'SELECT * EXCLUDE (_dlt_id, _dlt_load_id) FROM flights_demo_dlt.t');
     t.diagnostic(`columns: ${stringify(Object.keys(back ?? {}))}`);
-    const values = Object.values(back ?? {}).map(String).sort();
-    assert.deepEqual(values, ['1', 'all', 'lone surrogate key', 'nl', 'nul', 'sql', 'tab'].sort(), 'every value stored under some column');
-    for (const name of Object.keys(back ?? {})) assert.match(name, /^[a-z_][a-z0-9_]*$/, `normalized column name ${JSON.stringify(name)}`);
+    const values = Object.values(back ?? {})
+      .map(String)
+      .sort();
+    assert.deepEqual(
+      values,
+      ['1', 'all', 'lone surrogate key', 'nl', 'nul', 'sql', 'tab'].sort(),
+      'every value stored under some column',
+    );
+    for (const name of Object.keys(back ?? {}))
+      assert.match(name, /^[a-z_][a-z0-9_]*$/, `normalized column name ${JSON.stringify(name)}`);
     await canariesIntact();
   });
 
@@ -382,9 +536,19 @@ describe('source rows with SQL, control characters and lone surrogates', () => {
         assert.equal(summary.exitCode, 1);
         assert.match(summary.error ?? '', /surrogate/i);
         assert.deepEqual(await query(dbFile(dataDir), 'SELECT * FROM flights_demo_dlt.t'), before, 'table untouched');
-        assert.deepEqual(await query(dbFile(dataDir), 'SELECT * FROM flights_demo_dlt.t__list'), beforeList, 'child table untouched');
-        const ledger = await query(dbFile(dataDir), "SELECT status, error FROM main.dlt_ingest_runs WHERE destination_table = 't' ORDER BY run_at");
-        assert.deepEqual(ledger.map((r) => r.status), ['succeeded', 'failed']);
+        assert.deepEqual(
+          await query(dbFile(dataDir), 'SELECT * FROM flights_demo_dlt.t__list'),
+          beforeList,
+          'child table untouched',
+        );
+        const ledger = await query(
+          dbFile(dataDir),
+          "SELECT status, error FROM main.dlt_ingest_runs WHERE destination_table = 't' ORDER BY run_at",
+        );
+        assert.deepEqual(
+          ledger.map((r) => r.status),
+          ['succeeded', 'failed'],
+        );
         assert.match(String(ledger[1]?.error), /surrogate/i, 'the ledger row says why');
         await canariesIntact();
       });

@@ -25,12 +25,21 @@ async function sql(dir: string, text: string): Promise<Row[]> {
   return query(dbFile(dir), text);
 }
 /** dlt's digest128: standard base64 of SHAKE-128 over `bytes` bytes, '=' stripped. */
-const digest128 = (text: string, bytes = 10) => createHash('shake128', { outputLength: bytes }).update(text).digest('base64').replace(/=+$/, '');
+const digest128 = (text: string, bytes = 10) =>
+  createHash('shake128', { outputLength: bytes }).update(text).digest('base64').replace(/=+$/, '');
 
 /** Root rows as [id, name, deleted, load]: `load` is the index of the run (1-based) whose load id the row carries. */
 async function rootRows(dir: string, loads: RunSummary[], extra = ''): Promise<unknown[][]> {
-  const rows = await sql(dir, `SELECT id, name, deleted${extra ? `, ${extra}` : ''}, _dlt_load_id FROM ${DATASET}.items ORDER BY id`);
-  return rows.map((r) => [...Object.entries(r).filter(([k]) => k !== '_dlt_load_id').map(([, v]) => v), runOf(loads, r._dlt_load_id)]);
+  const rows = await sql(
+    dir,
+    `SELECT id, name, deleted${extra ? `, ${extra}` : ''}, _dlt_load_id FROM ${DATASET}.items ORDER BY id`,
+  );
+  return rows.map((r) => [
+    ...Object.entries(r)
+      .filter(([k]) => k !== '_dlt_load_id')
+      .map(([, v]) => v),
+    runOf(loads, r._dlt_load_id),
+  ]);
 }
 /** `L<n>` for the n-th run's load id (1-based), or the raw value when it is no run's. */
 function runOf(loads: RunSummary[], loadId: unknown): string {
@@ -46,7 +55,14 @@ describe('merge: delete-insert', () => {
     const env = envFor(dir, { MERGE_STRATEGY: 'delete-insert', DELETE_COLUMN: 'deleted' });
     const runs: RunSummary[] = [];
 
-    runs.push(await load(env, [{ id: 1, name: 'a' }, { id: 2, name: 'b' }, { id: 3, name: 'c', deleted: false }, { id: 2, name: 'b2' }]));
+    runs.push(
+      await load(env, [
+        { id: 1, name: 'a' },
+        { id: 2, name: 'b' },
+        { id: 3, name: 'c', deleted: false },
+        { id: 2, name: 'b2' },
+      ]),
+    );
     assert.equal(runs[0]!.rowsLoaded, 3);
     assert.deepEqual(await rootRows(dir, runs), [
       [1n, 'a', null, 'L1'],
@@ -94,7 +110,14 @@ describe('merge: delete-insert', () => {
     const env = envFor(dir, { DELETE_COLUMN: 'deleted' }); // MERGE_STRATEGY left to its default
     await load(env, [
       { id: 1, tags: ['x', 'y'], events: [{ kind: 'k1', labels: ['l1', 'l2'] }] },
-      { id: 2, tags: ['z'], events: [{ kind: 'k2', labels: ['l3'] }, { kind: 'k2b', labels: [] }] },
+      {
+        id: 2,
+        tags: ['z'],
+        events: [
+          { kind: 'k2', labels: ['l3'] },
+          { kind: 'k2b', labels: [] },
+        ],
+      },
     ]);
     assert.deepEqual(await tree(dir), {
       tags: [
@@ -162,7 +185,11 @@ async function tree(dir: string): Promise<{ tags: unknown[][]; events: unknown[]
     `SELECT (SELECT count(*) FROM ${DATASET}.items__tags) AS tags, (SELECT count(*) FROM ${DATASET}.items__events) AS events,
             (SELECT count(*) FROM ${DATASET}.items__events__labels) AS labels`,
   );
-  return { tags: tags.map((r) => Object.values(r)), events: events.map((r) => Object.values(r)), counts: { ...counts[0] } };
+  return {
+    tags: tags.map((r) => Object.values(r)),
+    events: events.map((r) => Object.values(r)),
+    counts: { ...counts[0] },
+  };
 }
 
 // ─── upsert ─────────────────────────────────────────────────────────────────────────────────────
@@ -176,7 +203,13 @@ describe('merge: upsert', () => {
     const runs: RunSummary[] = [];
     const rows = () => rootRows(dir, runs, 'score, _dlt_id');
 
-    runs.push(await load(env, [{ id: 1, name: 'a', score: 1 }, { id: 2, name: 'b', score: 2 }, { id: 3, name: 'c', score: 3, deleted: false }]));
+    runs.push(
+      await load(env, [
+        { id: 1, name: 'a', score: 1 },
+        { id: 2, name: 'b', score: 2 },
+        { id: 3, name: 'c', score: 3, deleted: false },
+      ]),
+    );
     assert.deepEqual(await rows(), [
       [1n, 'a', null, 1n, keyId(1), 'L1'],
       [2n, 'b', null, 2n, keyId(2), 'L1'],
@@ -217,15 +250,25 @@ describe('merge: upsert', () => {
   test('a column no row of the run brings keeps its old value on updated rows (dlt would set it NULL); one the run brings is set on every updated row', async (t) => {
     const dir = await tempDir(t);
     const env = envFor(dir, { MERGE_STRATEGY: 'upsert' });
-    const rows = async () => (await sql(dir, `SELECT id, name, score FROM ${DATASET}.items ORDER BY id`)).map((r) => Object.values(r));
-    await load(env, [{ id: 1, name: 'a', score: 1 }, { id: 2, name: 'b', score: 2 }]);
-    await load(env, [{ id: 1, name: 'a2' }, { id: 3, name: 'c' }]); // no row brings score
+    const rows = async () =>
+      (await sql(dir, `SELECT id, name, score FROM ${DATASET}.items ORDER BY id`)).map((r) => Object.values(r));
+    await load(env, [
+      { id: 1, name: 'a', score: 1 },
+      { id: 2, name: 'b', score: 2 },
+    ]);
+    await load(env, [
+      { id: 1, name: 'a2' },
+      { id: 3, name: 'c' },
+    ]); // no row brings score
     assert.deepEqual(await rows(), [
       [1n, 'a2', 1n],
       [2n, 'b', 2n],
       [3n, 'c', null],
     ]);
-    await load(env, [{ id: 1, score: 5 }, { id: 2, name: 'b3' }]); // both columns come with the run: a row lacking one gets NULL
+    await load(env, [
+      { id: 1, score: 5 },
+      { id: 2, name: 'b3' },
+    ]); // both columns come with the run: a row lacking one gets NULL
     assert.deepEqual(await rows(), [
       [1n, null, 5n],
       [2n, 'b3', null],
@@ -233,23 +276,31 @@ describe('merge: upsert', () => {
     ]);
   });
 
-  test(
-    'an explicit null in an updated row clears the column',
-    async (t) => {
-      const dir = await tempDir(t);
-      const env = envFor(dir, { MERGE_STRATEGY: 'upsert' });
-      await load(env, [{ id: 1, name: 'a', score: 1 }]);
-      await load(env, [{ id: 1, name: 'a', score: null }]);
-      assert.deepEqual((await sql(dir, `SELECT id, name, score FROM ${DATASET}.items`)).map((r) => Object.values(r)), [[1n, 'a', null]]);
-    },
-  );
+  test('an explicit null in an updated row clears the column', async (t) => {
+    const dir = await tempDir(t);
+    const env = envFor(dir, { MERGE_STRATEGY: 'upsert' });
+    await load(env, [{ id: 1, name: 'a', score: 1 }]);
+    await load(env, [{ id: 1, name: 'a', score: null }]);
+    assert.deepEqual(
+      (await sql(dir, `SELECT id, name, score FROM ${DATASET}.items`)).map((r) => Object.values(r)),
+      [[1n, 'a', null]],
+    );
+  });
 
   test('child rows of an upserted row are replaced; a deleted key takes its children; child ids follow the stable parent id', async (t) => {
     const dir = await tempDir(t);
     const env = envFor(dir, { MERGE_STRATEGY: 'upsert', DELETE_COLUMN: 'deleted' });
     const childIds = async () =>
-      (await sql(dir, `SELECT _dlt_root_id, _dlt_parent_id, _dlt_list_idx, _dlt_id, value FROM ${DATASET}.items__tags ORDER BY _dlt_root_id, _dlt_list_idx`)).map((r) => Object.values(r));
-    await load(env, [{ id: 1, tags: ['x', 'y'], events: [{ kind: 'k1', labels: ['l1'] }] }, { id: 2, tags: ['z'], events: [{ kind: 'k2', labels: ['l2'] }] }]);
+      (
+        await sql(
+          dir,
+          `SELECT _dlt_root_id, _dlt_parent_id, _dlt_list_idx, _dlt_id, value FROM ${DATASET}.items__tags ORDER BY _dlt_root_id, _dlt_list_idx`,
+        )
+      ).map((r) => Object.values(r));
+    await load(env, [
+      { id: 1, tags: ['x', 'y'], events: [{ kind: 'k1', labels: ['l1'] }] },
+      { id: 2, tags: ['z'], events: [{ kind: 'k2', labels: ['l2'] }] },
+    ]);
     await load(env, [
       { id: 1, tags: ['w'], events: [{ kind: 'k1b', labels: [] }] },
       { id: 2, deleted: true },
@@ -274,14 +325,15 @@ describe('merge: upsert', () => {
       ],
     );
 
-    await load(env, [{ id: 1, name: 'no lists now', deleted: false }, { id: 3, tags: ['q2'] }]);
+    await load(env, [
+      { id: 1, name: 'no lists now', deleted: false },
+      { id: 3, tags: ['q2'] },
+    ]);
     assert.deepEqual(await tree(dir), { tags: [[3n, 'q2']], events: [], counts: { tags: 1n, events: 0n, labels: 0n } });
     assert.deepEqual(await childIds(), [[keyId(3), keyId(3), 0n, tagId(3, 0), 'q2']]);
   });
 
-  test(
-    'duplicates of a key inside one run: only the last row and its children are kept',
-    async (t) => {
+  test('duplicates of a key inside one run: only the last row and its children are kept', async (t) => {
     const dir = await tempDir(t);
     const env = envFor(dir, { MERGE_STRATEGY: 'upsert' });
     await load(env, [{ id: 1, name: 'old', tags: ['o'] }]);
@@ -291,14 +343,22 @@ describe('merge: upsert', () => {
       { id: 1, name: 'last', tags: ['c'] },
       { id: 2, name: 'two-last', tags: [] },
     ]);
-    assert.deepEqual((await sql(dir, `SELECT id, name FROM ${DATASET}.items ORDER BY id`)).map((r) => Object.values(r)), [
-      [1n, 'last'],
-      [2n, 'two-last'],
-    ]);
-    const tags = await sql(dir, `SELECT _dlt_root_id, value FROM ${DATASET}.items__tags ORDER BY _dlt_root_id, _dlt_list_idx`);
-    assert.deepEqual(tags.map((r) => Object.values(r)), [[keyId(1), 'c']]);
-    },
-  );
+    assert.deepEqual(
+      (await sql(dir, `SELECT id, name FROM ${DATASET}.items ORDER BY id`)).map((r) => Object.values(r)),
+      [
+        [1n, 'last'],
+        [2n, 'two-last'],
+      ],
+    );
+    const tags = await sql(
+      dir,
+      `SELECT _dlt_root_id, value FROM ${DATASET}.items__tags ORDER BY _dlt_root_id, _dlt_list_idx`,
+    );
+    assert.deepEqual(
+      tags.map((r) => Object.values(r)),
+      [[keyId(1), 'c']],
+    );
+  });
 });
 
 // ─── scd2 ───────────────────────────────────────────────────────────────────────────────────────
@@ -320,14 +380,23 @@ async function versions(dir: string, runs: RunSummary[], table = 'items', cols =
     // The same instant as a JS Date: new Date(Number(loadId) * 1000), to the millisecond it can hold.
     const from = r._dlt_valid_from as Date;
     const run = runs[runIndex(r.f)];
-    if (run) assert.ok(Math.abs(from.getTime() - Number(run.loadId) * 1000) < 1, `valid_from ${from.toISOString()} is the load id's time`);
+    if (run)
+      assert.ok(
+        Math.abs(from.getTime() - Number(run.loadId) * 1000) < 1,
+        `valid_from ${from.toISOString()} is the load id's time`,
+      );
     return [...cols.split(',').map((c) => r[c.trim()]), label(r.f), label(r.t), r._dlt_id];
   });
 }
 
 describe('merge: scd2', () => {
   const rowHash = (row: Record<string, string | number | boolean>) =>
-    digest128(`{${Object.keys(row).sort().map((k) => `${JSON.stringify(k)}:${JSON.stringify(row[k])}`).join(',')}}`);
+    digest128(
+      `{${Object.keys(row)
+        .sort()
+        .map((k) => `${JSON.stringify(k)}:${JSON.stringify(row[k])}`)
+        .join(',')}}`,
+    );
 
   test('history: changed rows close and reopen at one instant, missing rows retire, a returning row gets a new version, deletes retire; no PRIMARY_KEY needed', async (t) => {
     const dir = await tempDir(t);
@@ -342,7 +411,9 @@ describe('merge: scd2', () => {
 
     runs.push(await load(env, [A, B, C, { ...A }])); // an exact duplicate is one version
     assert.deepEqual(
-      (await columns(dbFile(dir), DATASET, 'items')).filter((c) => c.name.startsWith('_dlt_valid')).map((c) => [c.name, c.type]),
+      (await columns(dbFile(dir), DATASET, 'items'))
+        .filter((c) => c.name.startsWith('_dlt_valid'))
+        .map((c) => [c.name, c.type]),
       [
         ['_dlt_valid_from', 'TIMESTAMP WITH TIME ZONE'],
         ['_dlt_valid_to', 'TIMESTAMP WITH TIME ZONE'],
@@ -363,7 +434,11 @@ describe('merge: scd2', () => {
       [4n, 'd', 'L2', null, rowHash(D)],
     ]);
     const untouched = await sql(dir, `SELECT _dlt_load_id FROM ${DATASET}.items WHERE id = 1`);
-    assert.deepEqual(untouched.map((r) => r._dlt_load_id), [runs[0]!.loadId], 'an unchanged row is not rewritten');
+    assert.deepEqual(
+      untouched.map((r) => r._dlt_load_id),
+      [runs[0]!.loadId],
+      'an unchanged row is not rewritten',
+    );
 
     runs.push(await load(env, [A, B2, C, { ...D, deleted: true }])); // C comes back, D is deleted
     const afterRun3 = [
@@ -375,7 +450,11 @@ describe('merge: scd2', () => {
       [4n, 'd', 'L2', 'L3', rowHash(D)],
     ];
     assert.deepEqual(await versions(dir, runs), afterRun3);
-    assert.deepEqual((await sql(dir, `SELECT count(*) AS n FROM ${DATASET}.items WHERE deleted`))[0]!.n, 0n, 'the delete marker is not stored as a version');
+    assert.deepEqual(
+      (await sql(dir, `SELECT count(*) AS n FROM ${DATASET}.items WHERE deleted`))[0]!.n,
+      0n,
+      'the delete marker is not stored as a version',
+    );
 
     runs.push(await load(env, [A, B2, C, { ...D, deleted: true }])); // the same extract again: nothing changes
     assert.deepEqual(await versions(dir, runs), afterRun3);
@@ -408,7 +487,12 @@ describe('merge: scd2', () => {
     const dir = await tempDir(t);
     const env = envFor(dir, { TABLE_NAME: 'dim_test', MERGE_STRATEGY: 'scd2' });
     const runs: RunSummary[] = [];
-    runs.push(await load(env, [{ nk: 1, c1: 'foo', c2: [1] }, { nk: 2, c1: 'bar', c2: [2, 3] }]));
+    runs.push(
+      await load(env, [
+        { nk: 1, c1: 'foo', c2: [1] },
+        { nk: 2, c1: 'bar', c2: [2, 3] },
+      ]),
+    );
     // tests/load/pipeline/test_scd2.py::test_child_table: row hash and child id of this row.
     const root1 = 'xckkyP06CR5now';
     assert.deepEqual(await versions(dir, runs, 'dim_test', 'nk, c1'), [
@@ -416,7 +500,12 @@ describe('merge: scd2', () => {
       [2n, 'bar', 'L1', null, digest128('{"c1":"bar","c2":[2,3],"nk":2}')],
     ]);
     const children = async () =>
-      (await sql(dir, `SELECT _dlt_parent_id, _dlt_list_idx, value, _dlt_id FROM ${DATASET}.dim_test__c2 ORDER BY _dlt_parent_id, _dlt_list_idx`)).map((r) => Object.values(r));
+      (
+        await sql(
+          dir,
+          `SELECT _dlt_parent_id, _dlt_list_idx, value, _dlt_id FROM ${DATASET}.dim_test__c2 ORDER BY _dlt_parent_id, _dlt_list_idx`,
+        )
+      ).map((r) => Object.values(r));
     const root2 = digest128('{"c1":"bar","c2":[2,3],"nk":2}');
     const childId = (parent: string, idx: number) => digest128(`${parent}_dim_test__c2_${idx}`);
     assert.equal(childId(root1, 0), 'DVp8ashfqPeSOA', "dlt's test vector");
@@ -428,20 +517,32 @@ describe('merge: scd2', () => {
     assert.deepEqual(await children(), firstChildren);
 
     // A change only in the list is a new version of the row, with its own children; the old ones stay.
-    runs.push(await load(env, [{ nk: 1, c1: 'foo', c2: [1, 9] }, { nk: 2, c1: 'bar', c2: [2, 3] }]));
+    runs.push(
+      await load(env, [
+        { nk: 1, c1: 'foo', c2: [1, 9] },
+        { nk: 2, c1: 'bar', c2: [2, 3] },
+      ]),
+    );
     const root1b = digest128('{"c1":"foo","c2":[1,9],"nk":1}');
     assert.deepEqual(await versions(dir, runs, 'dim_test', 'nk, c1'), [
       [1n, 'foo', 'L1', 'L2', root1],
       [1n, 'foo', 'L2', null, root1b],
       [2n, 'bar', 'L1', null, root2],
     ]);
-    const secondChildren = [...firstChildren, [root1b, 0n, 1n, childId(root1b, 0)], [root1b, 1n, 9n, childId(root1b, 1)]].sort(
-      (a, b) => String(a[0]).localeCompare(String(b[0])) || Number(a[1]) - Number(b[1]),
-    );
+    const secondChildren = [
+      ...firstChildren,
+      [root1b, 0n, 1n, childId(root1b, 0)],
+      [root1b, 1n, 9n, childId(root1b, 1)],
+    ].sort((a, b) => String(a[0]).localeCompare(String(b[0])) || Number(a[1]) - Number(b[1]));
     assert.deepEqual(await children(), secondChildren);
 
     // The first version returns: a new root row, its children are not inserted again.
-    runs.push(await load(env, [{ nk: 1, c1: 'foo', c2: [1] }, { nk: 2, c1: 'bar', c2: [2, 3] }]));
+    runs.push(
+      await load(env, [
+        { nk: 1, c1: 'foo', c2: [1] },
+        { nk: 2, c1: 'bar', c2: [2, 3] },
+      ]),
+    );
     assert.deepEqual(await versions(dir, runs, 'dim_test', 'nk, c1'), [
       [1n, 'foo', 'L1', 'L2', root1],
       [1n, 'foo', 'L2', 'L3', root1b],
@@ -458,9 +559,15 @@ describe('merge: DELETE_COLUMN', () => {
   for (const strategy of ['delete-insert', 'upsert'] as const) {
     test(`${strategy}: a non-boolean column deletes on any non-null value; a boolean false keeps; DELETE_COLUMN is snake_cased`, async (t) => {
       const dir = await tempDir(t);
-      const rows = async (col: string) => (await sql(dir, `SELECT id, name FROM ${DATASET}.items ORDER BY id`)).map((r) => [r.id, r.name, col]);
+      const rows = async (col: string) =>
+        (await sql(dir, `SELECT id, name FROM ${DATASET}.items ORDER BY id`)).map((r) => [r.id, r.name, col]);
       const stamp = envFor(dir, { MERGE_STRATEGY: strategy, DELETE_COLUMN: 'deleted_at' });
-      await load(stamp, [{ id: 1, name: 'a' }, { id: 2, name: 'b' }, { id: 3, name: 'c' }, { id: 4, name: 'd' }]);
+      await load(stamp, [
+        { id: 1, name: 'a' },
+        { id: 2, name: 'b' },
+        { id: 3, name: 'c' },
+        { id: 4, name: 'd' },
+      ]);
       await load(stamp, [
         { id: 1, name: 'a', deleted_at: '2024-05-01T00:00:00Z' }, // a timestamp: deleted
         { id: 2, name: 'b2', deleted_at: null }, // null: kept (updated)
@@ -473,16 +580,23 @@ describe('merge: DELETE_COLUMN', () => {
       ]);
 
       const flag = envFor(dir, { MERGE_STRATEGY: strategy, DELETE_COLUMN: 'isGone' });
-      await load(flag, [{ id: 2, name: 'b3', isGone: false }, { id: 3, isGone: true }, { id: 4, name: 'd2', isGone: null }]);
+      await load(flag, [
+        { id: 2, name: 'b3', isGone: false },
+        { id: 3, isGone: true },
+        { id: 4, name: 'd2', isGone: null },
+      ]);
       assert.deepEqual(await rows('is_gone'), [
         [2n, 'b3', 'is_gone'],
         [4n, 'd2', 'is_gone'],
       ]);
       const stored = await sql(dir, `SELECT id, is_gone FROM ${DATASET}.items ORDER BY id`);
-      assert.deepEqual(stored.map((r) => [r.id, r.is_gone]), [
-        [2n, false],
-        [4n, null],
-      ]);
+      assert.deepEqual(
+        stored.map((r) => [r.id, r.is_gone]),
+        [
+          [2n, false],
+          [4n, null],
+        ],
+      );
     });
   }
 
@@ -490,15 +604,25 @@ describe('merge: DELETE_COLUMN', () => {
     test(`${strategy}: a run whose rows lack the DELETE_COLUMN (already in the table) loads normally`, async (t) => {
       const dir = await tempDir(t);
       const env = envFor(dir, { MERGE_STRATEGY: strategy, DELETE_COLUMN: 'deleted' });
-      await load(env, [{ id: 1, name: 'a', deleted: false }, { id: 2, name: 'b' }]);
-      await load(env, [{ id: 1, name: 'a2' }, { id: 2, name: 'b' }, { id: 3, name: 'c' }]);
+      await load(env, [
+        { id: 1, name: 'a', deleted: false },
+        { id: 2, name: 'b' },
+      ]);
+      await load(env, [
+        { id: 1, name: 'a2' },
+        { id: 2, name: 'b' },
+        { id: 3, name: 'c' },
+      ]);
       const active = strategy === 'scd2' ? 'WHERE _dlt_valid_to IS NULL' : '';
       const rows = await sql(dir, `SELECT id, name FROM ${DATASET}.items ${active} ORDER BY id`);
-      assert.deepEqual(rows.map((r) => [r.id, r.name]), [
-        [1n, 'a2'],
-        [2n, 'b'],
-        [3n, 'c'],
-      ]);
+      assert.deepEqual(
+        rows.map((r) => [r.id, r.name]),
+        [
+          [1n, 'a2'],
+          [2n, 'b'],
+          [3n, 'c'],
+        ],
+      );
     });
   }
 });
@@ -510,7 +634,11 @@ describe('merge: the run summary', () => {
     test(`${strategy}: rowsLoaded and the ledger count the root rows written (inserted or updated), not deleted keys`, async (t) => {
       const dir = await tempDir(t);
       const env = envFor(dir, { MERGE_STRATEGY: strategy, DELETE_COLUMN: 'deleted' });
-      await load(env, [{ id: 1, name: 'a', deleted: false }, { id: 2, name: 'b' }, { id: 3, name: 'c' }]);
+      await load(env, [
+        { id: 1, name: 'a', deleted: false },
+        { id: 2, name: 'b' },
+        { id: 3, name: 'c' },
+      ]);
       const summary = await load(env, [
         { id: 1, name: 'a2', deleted: false }, // updated (scd2: a new version)
         { id: 3, name: 'c', deleted: true }, // deleted
@@ -520,7 +648,10 @@ describe('merge: the run summary', () => {
       assert.equal(summary.rowsLoaded, 2);
       assert.deepEqual(summary.tables, { items: 2 });
       const ledger = await sql(dir, `SELECT rows_loaded FROM main.dlt_ingest_runs WHERE load_id = '${summary.loadId}'`);
-      assert.deepEqual(ledger.map((r) => r.rows_loaded), [2n]);
+      assert.deepEqual(
+        ledger.map((r) => r.rows_loaded),
+        [2n],
+      );
     });
   }
 });
@@ -531,37 +662,48 @@ describe('merge: invalid combinations are config errors (exit 2, nothing created
   const cases: { env: Env; names: [string, string] }[] = [
     { env: { WRITE_DISPOSITION: 'append', MERGE_STRATEGY: 'upsert' }, names: ['MERGE_STRATEGY', 'upsert'] },
     { env: { WRITE_DISPOSITION: 'replace', MERGE_STRATEGY: 'scd2' }, names: ['MERGE_STRATEGY', 'scd2'] },
-    { env: { WRITE_DISPOSITION: 'append', MERGE_STRATEGY: 'delete-insert' }, names: ['MERGE_STRATEGY', 'delete-insert'] },
+    {
+      env: { WRITE_DISPOSITION: 'append', MERGE_STRATEGY: 'delete-insert' },
+      names: ['MERGE_STRATEGY', 'delete-insert'],
+    },
     { env: { WRITE_DISPOSITION: 'append', DELETE_COLUMN: 'deleted' }, names: ['DELETE_COLUMN', 'deleted'] },
     { env: { WRITE_DISPOSITION: 'replace', DELETE_COLUMN: 'deleted' }, names: ['DELETE_COLUMN', 'deleted'] },
     { env: { MERGE_STRATEGY: 'insert-only' }, names: ['MERGE_STRATEGY', 'insert-only'] },
     { env: { MERGE_STRATEGY: 'Upsert' }, names: ['MERGE_STRATEGY', 'Upsert'] },
   ];
   for (const { env, names } of cases) {
-    test(Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' '), async (t) => {
-      const dir = await tempDir(t);
-      const dataDir = join(dir, 'data');
-      let called = false;
-      const summary = await runFlight({
-        env: { ...envFor(dataDir), ...env },
-        source: () => {
-          called = true;
-          return [{ id: 1 }];
-        },
-        log: quiet,
-      });
-      assert.equal(summary.status, 'failed');
-      assert.equal(summary.exitCode, 2);
-      assert.equal(summary.loadId, null);
-      assert.ok(mentions(summary.error ?? '', names[0]) && mentions(summary.error ?? '', names[1]), summary.error);
-      assert.equal(called, false, 'the source never runs');
-      assert.deepEqual(await listDir(dir), [], 'no data folder, no database file');
-    });
+    test(
+      Object.entries(env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' '),
+      async (t) => {
+        const dir = await tempDir(t);
+        const dataDir = join(dir, 'data');
+        let called = false;
+        const summary = await runFlight({
+          env: { ...envFor(dataDir), ...env },
+          source: () => {
+            called = true;
+            return [{ id: 1 }];
+          },
+          log: quiet,
+        });
+        assert.equal(summary.status, 'failed');
+        assert.equal(summary.exitCode, 2);
+        assert.equal(summary.loadId, null);
+        assert.ok(mentions(summary.error ?? '', names[0]) && mentions(summary.error ?? '', names[1]), summary.error);
+        assert.equal(called, false, 'the source never runs');
+        assert.deepEqual(await listDir(dir), [], 'no data folder, no database file');
+      },
+    );
   }
 
   test('a blank MERGE_STRATEGY / DELETE_COLUMN means unset, so append is fine', async (t) => {
     const dir = await tempDir(t);
-    const summary = await load(envFor(dir, { WRITE_DISPOSITION: 'append', MERGE_STRATEGY: '  ', DELETE_COLUMN: '' }), [{ id: 1 }, { id: 1 }]);
+    const summary = await load(envFor(dir, { WRITE_DISPOSITION: 'append', MERGE_STRATEGY: '  ', DELETE_COLUMN: '' }), [
+      { id: 1 },
+      { id: 1 },
+    ]);
     assert.equal(summary.rowsLoaded, 2);
   });
 });

@@ -49,7 +49,12 @@ describe('progress line on a terminal', () => {
   test('a slow extract draws `extract: N rows, R rows/s` in place and clears it when the step ends', async (t) => {
     const dir = await tempDir(t);
     const tl = timeline();
-    const summary = await runFlight({ env: testEnv(dir, 'http://127.0.0.1:9'), source: slowSource(16, 100), log: tl.log, terminal: tl.terminal });
+    const summary = await runFlight({
+      env: testEnv(dir, 'http://127.0.0.1:9'),
+      source: slowSource(16, 100),
+      log: tl.log,
+      terminal: tl.terminal,
+    });
     assert.equal(summary.status, 'succeeded', summary.error);
 
     const writes = tl.writes();
@@ -63,8 +68,15 @@ describe('progress line on a terminal', () => {
       assert.ok(Number(rate.replace(/,/g, '')) >= 1, `a rate: ${w}`);
     }
     const counts = progress.map((w) => Number(PROGRESS.exec(w)![1]!.replace(/,/g, '')));
-    assert.deepEqual(counts, [...counts].sort((a, b) => a - b), 'the row count only grows');
-    assert.ok(!writes.some((w) => /^\r\x1b\[K(load|ledger|destination|config)/.test(w)), `only the slow step is drawn: ${JSON.stringify(writes)}`);
+    assert.deepEqual(
+      counts,
+      [...counts].sort((a, b) => a - b),
+      'the row count only grows',
+    );
+    assert.ok(
+      !writes.some((w) => /^\r\x1b\[K(load|ledger|destination|config)/.test(w)),
+      `only the slow step is drawn: ${JSON.stringify(writes)}`,
+    );
 
     // Cleared when the step ends: after the last progress line comes a bare clear, before `extract ok`.
     const lastProgress = tl.entries.findLastIndex((e) => e.kind === 'term' && PROGRESS.test(e.text));
@@ -103,7 +115,10 @@ describe('progress line on a terminal', () => {
     });
     assert.equal(summary.status, 'failed');
     const writes = tl.writes();
-    assert.ok(writes.some((w) => PROGRESS.test(w)), JSON.stringify(writes));
+    assert.ok(
+      writes.some((w) => PROGRESS.test(w)),
+      JSON.stringify(writes),
+    );
     assert.equal(writes[writes.length - 1], CLEAR);
     const failed = tl.entries.findIndex((e) => e.kind === 'log' && e.text.startsWith('@flight-run extract failed '));
     assert.equal(tl.entries[failed - 1]?.text, CLEAR, 'cleared before the failure line is printed');
@@ -125,7 +140,12 @@ describe('progress line on a terminal', () => {
     });
     const tl = timeline();
     for (let i = 0; i < 3; i++) {
-      const summary = await runFlight({ env: testEnv(dir, 'http://127.0.0.1:9'), source: () => [{ repo: `o/r${i}` }], log: tl.log, terminal: tl.terminal });
+      const summary = await runFlight({
+        env: testEnv(dir, 'http://127.0.0.1:9'),
+        source: () => [{ repo: `o/r${i}` }],
+        log: tl.log,
+        terminal: tl.terminal,
+      });
       assert.equal(summary.status, 'succeeded', summary.error);
     }
     const leaked = live.size;
@@ -142,9 +162,16 @@ describe('progress line on a terminal', () => {
       else delete (process.stderr as { isTTY?: boolean }).isTTY;
     });
     const seen = captureStderr(t);
-    const summary = await runFlight({ env: testEnv(dir, 'http://127.0.0.1:9'), source: slowSource(16, 100), log: () => {} });
+    const summary = await runFlight({
+      env: testEnv(dir, 'http://127.0.0.1:9'),
+      source: slowSource(16, 100),
+      log: () => {},
+    });
     assert.equal(summary.status, 'succeeded', summary.error);
-    assert.ok(seen.some((w) => PROGRESS.test(w)), JSON.stringify(seen));
+    assert.ok(
+      seen.some((w) => PROGRESS.test(w)),
+      JSON.stringify(seen),
+    );
     assert.equal(seen[seen.length - 1], CLEAR);
   });
 });
@@ -153,7 +180,12 @@ describe('no progress line off a terminal', () => {
   test('terminal: null writes nothing, not even to stderr', async (t) => {
     const dir = await tempDir(t);
     const seen = captureStderr(t);
-    const summary = await runFlight({ env: testEnv(dir, 'http://127.0.0.1:9'), source: slowSource(15, 100), log: () => {}, terminal: null });
+    const summary = await runFlight({
+      env: testEnv(dir, 'http://127.0.0.1:9'),
+      source: slowSource(15, 100),
+      log: () => {},
+      terminal: null,
+    });
     assert.equal(summary.status, 'succeeded', summary.error);
     assert.deepEqual(seen, []);
   });
@@ -162,7 +194,11 @@ describe('no progress line off a terminal', () => {
     assert.ok(!process.stderr.isTTY, 'the test runner pipes stderr');
     const dir = await tempDir(t);
     const seen = captureStderr(t);
-    const summary = await runFlight({ env: testEnv(dir, 'http://127.0.0.1:9'), source: slowSource(15, 100), log: () => {} });
+    const summary = await runFlight({
+      env: testEnv(dir, 'http://127.0.0.1:9'),
+      source: slowSource(15, 100),
+      log: () => {},
+    });
     assert.equal(summary.status, 'succeeded', summary.error);
     assert.deepEqual(seen, []);
   });

@@ -15,9 +15,19 @@ test('a string arriving in a JSON column is stored as a JSON string, and the run
   const dir = await tempDir(t);
   const env = { MAX_TABLE_NESTING: '0', WRITE_DISPOSITION: 'append' };
   assert.equal((await run(dir, () => [{ id: 1, payload: { a: [1, 2] } }], env)).status, 'succeeded');
-  const second = await run(dir, () => [{ id: 2, payload: 'n/a' }, { id: 3, payload: 5 }], env);
+  const second = await run(
+    dir,
+    () => [
+      { id: 2, payload: 'n/a' },
+      { id: 3, payload: 5 },
+    ],
+    env,
+  );
   assert.equal(second.status, 'succeeded', second.error);
-  const rows = await query(dbFile(join(dir, 'data')), 'SELECT id, payload::VARCHAR AS payload FROM flights_demo_dlt.github_repo_stats ORDER BY id');
+  const rows = await query(
+    dbFile(join(dir, 'data')),
+    'SELECT id, payload::VARCHAR AS payload FROM flights_demo_dlt.github_repo_stats ORDER BY id',
+  );
   assert.deepEqual(rows, [
     { id: 1n, payload: '{"a":[1,2]}' },
     { id: 2n, payload: '"n/a"' },
@@ -31,7 +41,10 @@ test('a primary key that is a nested field (owner__id) is found under its flatte
   assert.equal((await run(dir, () => rows('a'), { PRIMARY_KEY: 'owner__id' })).status, 'succeeded');
   const second = await run(dir, () => rows('b'), { PRIMARY_KEY: 'owner__id' });
   assert.equal(second.status, 'succeeded', second.error);
-  assert.deepEqual(await query(dbFile(join(dir, 'data')), 'SELECT owner__id, v FROM flights_demo_dlt.github_repo_stats'), [{ owner__id: 7n, v: 'b' }]);
+  assert.deepEqual(
+    await query(dbFile(join(dir, 'data')), 'SELECT owner__id, v FROM flights_demo_dlt.github_repo_stats'),
+    [{ owner__id: 7n, v: 'b' }],
+  );
 });
 
 test('cron month names only in the month field, weekday names only in the weekday field', () => {
@@ -49,7 +62,14 @@ test('an empty MOTHERDUCK_TOKEN falls back to motherduck_token', () => {
 
 test('an incremental cursor that is neither text nor a number fails the run, naming the cursor', async (t) => {
   const dir = await tempDir(t);
-  const summary = await run(dir, (ctx) => ctx.incremental<string>('updated_at', { initialValue: '2024-01-01' }).filter([{ id: 1, updated_at: new Date() } as Row]), { WRITE_DISPOSITION: 'append' });
+  const summary = await run(
+    dir,
+    (ctx) =>
+      ctx
+        .incremental<string>('updated_at', { initialValue: '2024-01-01' })
+        .filter([{ id: 1, updated_at: new Date() } as Row]),
+    { WRITE_DISPOSITION: 'append' },
+  );
   assert.equal(summary.status, 'failed');
   assert.match(summary.error ?? '', /cursor "updated_at" must be a string or a number/);
 });
@@ -58,7 +78,10 @@ test('a source key named like a hidden loader column (_dlt_root_seq) does not br
   const dir = await tempDir(t);
   const summary = await run(dir, () => [{ id: 1, _dlt_root_seq: 99, tags: ['a'] }], { MERGE_STRATEGY: 'upsert' });
   assert.equal(summary.status, 'succeeded', summary.error);
-  assert.deepEqual(await query(dbFile(join(dir, 'data')), 'SELECT value FROM flights_demo_dlt.github_repo_stats__tags'), [{ value: 'a' }]);
+  assert.deepEqual(
+    await query(dbFile(join(dir, 'data')), 'SELECT value FROM flights_demo_dlt.github_repo_stats__tags'),
+    [{ value: 'a' }],
+  );
 });
 
 test('a run that fails while loader files are still being written commits nothing of them', async (t) => {
@@ -73,5 +96,7 @@ test('a run that fails while loader files are still being written commits nothin
   const failed = await run(dir, failing, env);
   assert.equal(failed.status, 'failed');
   await new Promise((r) => setTimeout(r, 300)); // anything still in flight would land now
-  assert.deepEqual(await query(dbFile(join(dir, 'data')), 'SELECT id FROM flights_demo_dlt.github_repo_stats'), [{ id: 0n }]);
+  assert.deepEqual(await query(dbFile(join(dir, 'data')), 'SELECT id FROM flights_demo_dlt.github_repo_stats'), [
+    { id: 0n },
+  ]);
 });

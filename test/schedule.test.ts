@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { nextCronTime, parseCron, runFlight, runOnSchedule, type RunSummary } from '../flight.ts';
 import { FLIGHT_PATH, listDir, runCli, sleep, tempDir, testEnv, type Env } from './support.ts';
 
-const next = (expression: string, after: string): string => nextCronTime(parseCron(expression), new Date(after)).toISOString();
+const next = (expression: string, after: string): string =>
+  nextCronTime(parseCron(expression), new Date(after)).toISOString();
 
 describe('parseCron / nextCronTime (UTC)', () => {
   const cases: [expression: string, after: string, expected: string][] = [
@@ -100,11 +101,14 @@ describe('parseCron / nextCronTime (UTC)', () => {
   ];
   for (const [expression, message] of invalid) {
     test(`rejects ${JSON.stringify(expression)} with a message`, () => {
-      assert.throws(() => parseCron(expression), (e: unknown) => {
-        assert.ok(e instanceof Error);
-        assert.match(e.message, message);
-        return true;
-      });
+      assert.throws(
+        () => parseCron(expression),
+        (e: unknown) => {
+          assert.ok(e instanceof Error);
+          assert.match(e.message, message);
+          return true;
+        },
+      );
     });
   }
 });
@@ -113,7 +117,11 @@ describe('an invalid SCHEDULE_CRON is a config error', () => {
   test('runFlight: exit 2, the problem names SCHEDULE_CRON', async (t) => {
     const dir = await tempDir(t);
     const lines: string[] = [];
-    const summary = await runFlight({ env: testEnv(dir, 'http://127.0.0.1:9', { SCHEDULE_CRON: '60 * * * *' }), log: (l) => lines.push(l), terminal: null });
+    const summary = await runFlight({
+      env: testEnv(dir, 'http://127.0.0.1:9', { SCHEDULE_CRON: '60 * * * *' }),
+      log: (l) => lines.push(l),
+      terminal: null,
+    });
     assert.equal(summary.exitCode, 2);
     assert.match(summary.error ?? '', /SCHEDULE_CRON="60 \* \* \* \*".*minute/);
     assert.match(lines.join('\n'), /@flight-run config failed error="[^"]*SCHEDULE_CRON/);
@@ -131,7 +139,10 @@ describe('an invalid SCHEDULE_CRON is a config error', () => {
 
   test('CLI: an expression that never fires (Feb 30) is a config error too, not a crash', async (t) => {
     const dir = await tempDir(t);
-    const res = await runCli(testEnv(dir, 'http://127.0.0.1:9', { SCHEDULE_CRON: '0 0 30 2 *' }), { cwd: dir, timeoutMs: 15_000 });
+    const res = await runCli(testEnv(dir, 'http://127.0.0.1:9', { SCHEDULE_CRON: '0 0 30 2 *' }), {
+      cwd: dir,
+      timeoutMs: 15_000,
+    });
     assert.equal(res.code, 2, `exit code; stderr: ${res.stderr}`);
     assert.match(res.stderr, /SCHEDULE_CRON/);
     assert.doesNotMatch(res.stderr, /^\s+at /m, 'no stack trace');
@@ -144,8 +155,15 @@ describe('an invalid SCHEDULE_CRON is a config error', () => {
 
 function summary(rows: number): RunSummary {
   return {
-    status: 'succeeded', exitCode: 0, loadId: `load-${rows}`, rowsLoaded: rows, tables: { stub_table: rows },
-    destination: 'local', target: 'db.ds.stub_table', databasePath: '/nowhere/db.duckdb', durationS: 0.1,
+    status: 'succeeded',
+    exitCode: 0,
+    loadId: `load-${rows}`,
+    rowsLoaded: rows,
+    tables: { stub_table: rows },
+    destination: 'local',
+    target: 'db.ds.stub_table',
+    databasePath: '/nowhere/db.duckdb',
+    durationS: 0.1,
   };
 }
 
@@ -188,14 +206,18 @@ describe('runOnSchedule', { timeout: 20_000 }, () => {
     let finished = false;
     stopAfter(t, () => finished);
     const realStart = performance.now();
-    const result = runOnSchedule('15 7 * * *', {}, {
-      now,
-      log: (l) => log.push(l),
-      run: async () => {
-        calls.push(now());
-        return summary(7);
+    const result = runOnSchedule(
+      '15 7 * * *',
+      {},
+      {
+        now,
+        log: (l) => log.push(l),
+        run: async () => {
+          calls.push(now());
+          return summary(7);
+        },
       },
-    }).finally(() => (finished = true));
+    ).finally(() => (finished = true));
 
     await until('the first run', () => calls.length === 1);
     const waited = performance.now() - realStart;
@@ -207,7 +229,10 @@ describe('runOnSchedule', { timeout: 20_000 }, () => {
     assert.match(log[1]!, /next=2030-01-02T07:15:00\.000Z/);
     await sleep(100);
     assert.equal(calls.length, 1, 'one run per tick');
-    assert.ok(console_.some((l) => l.includes('Loaded 7 row(s) into db.ds.stub_table')), 'the run summary is printed');
+    assert.ok(
+      console_.some((l) => l.includes('Loaded 7 row(s) into db.ds.stub_table')),
+      'the run summary is printed',
+    );
 
     process.emit('SIGTERM');
     assert.equal(await result, 0);
@@ -225,27 +250,31 @@ describe('runOnSchedule', { timeout: 20_000 }, () => {
     const runs: { startedAt: number; endedAt?: number }[] = [];
     let finished = false;
     stopAfter(t, () => finished);
-    const result = runOnSchedule('* * * * *', {}, {
-      now,
-      log: () => {},
-      run: async () => {
-        const record: { startedAt: number; endedAt?: number } = { startedAt: performance.now() };
-        runs.push(record);
-        inFlight++;
-        maxInFlight = Math.max(maxInFlight, inFlight);
-        if (runs.length === 1) {
-          // The clock jumps over several ticks while this run is still going; it ends 100 ms before a tick.
-          offset = start + 5 * 60_000 - 100 - 400 - Date.now();
-          await sleep(400);
-        } else {
-          process.emit('SIGTERM'); // stop after this one
-          await sleep(50);
-        }
-        inFlight--;
-        record.endedAt = performance.now();
-        return summary(runs.length);
+    const result = runOnSchedule(
+      '* * * * *',
+      {},
+      {
+        now,
+        log: () => {},
+        run: async () => {
+          const record: { startedAt: number; endedAt?: number } = { startedAt: performance.now() };
+          runs.push(record);
+          inFlight++;
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          if (runs.length === 1) {
+            // The clock jumps over several ticks while this run is still going; it ends 100 ms before a tick.
+            offset = start + 5 * 60_000 - 100 - 400 - Date.now();
+            await sleep(400);
+          } else {
+            process.emit('SIGTERM'); // stop after this one
+            await sleep(50);
+          }
+          inFlight--;
+          record.endedAt = performance.now();
+          return summary(runs.length);
+        },
       },
-    }).finally(() => (finished = true));
+    ).finally(() => (finished = true));
 
     assert.equal(await result, 0);
     assert.equal(maxInFlight, 1, 'never two runs at once');
@@ -261,21 +290,32 @@ describe('runOnSchedule', { timeout: 20_000 }, () => {
     let runs = 0;
     let finished = false;
     stopAfter(t, () => finished);
-    const result = runOnSchedule('0 0 1 1 *', {}, {
-      log: (l) => log.push(l),
-      run: async () => {
-        runs++;
-        return summary(0);
+    const result = runOnSchedule(
+      '0 0 1 1 *',
+      {},
+      {
+        log: (l) => log.push(l),
+        run: async () => {
+          runs++;
+          return summary(0);
+        },
       },
-    }).finally(() => (finished = true));
+    ).finally(() => (finished = true));
     await until('waiting', () => log.some((l) => l.startsWith(WAITING)));
-    assert.deepEqual(signalCounts(), [listeners[0]! + 1, listeners[1]! + 1], 'listens for SIGTERM and SIGINT while running');
+    assert.deepEqual(
+      signalCounts(),
+      [listeners[0]! + 1, listeners[1]! + 1],
+      'listens for SIGTERM and SIGINT while running',
+    );
     const at = performance.now();
     process.emit('SIGTERM');
     assert.equal(await result, 0);
     assert.ok(performance.now() - at < 500, `promptly (${(performance.now() - at).toFixed(0)} ms)`);
     assert.equal(runs, 0);
-    assert.ok(log.some((l) => /^@flight-run @schedule stopping signal=SIGTERM /.test(l)), log.join('\n'));
+    assert.ok(
+      log.some((l) => /^@flight-run @schedule stopping signal=SIGTERM /.test(l)),
+      log.join('\n'),
+    );
     assert.deepEqual(signalCounts(), listeners, 'signal listeners removed');
   });
 
@@ -285,7 +325,9 @@ describe('runOnSchedule', { timeout: 20_000 }, () => {
     const log: string[] = [];
     let finished = false;
     stopAfter(t, () => finished);
-    const result = runOnSchedule('0 0 1 1 *', {}, { log: (l) => log.push(l), run: async () => summary(0) }).finally(() => (finished = true));
+    const result = runOnSchedule('0 0 1 1 *', {}, { log: (l) => log.push(l), run: async () => summary(0) }).finally(
+      () => (finished = true),
+    );
     await until('waiting', () => log.some((l) => l.startsWith(WAITING)));
     process.emit('SIGINT');
     assert.equal(await result, 0);
@@ -304,18 +346,22 @@ describe('runOnSchedule', { timeout: 20_000 }, () => {
     let runEndedAt = 0;
     let finished = false;
     stopAfter(t, () => finished);
-    const result = runOnSchedule('* * * * *', {}, {
-      now: () => Date.now() + offset,
-      log: () => {},
-      run: async () => {
-        calls++;
-        process.emit('SIGTERM');
-        await sleep(300);
-        runFinished = true;
-        runEndedAt = performance.now();
-        return summary(42);
+    const result = runOnSchedule(
+      '* * * * *',
+      {},
+      {
+        now: () => Date.now() + offset,
+        log: () => {},
+        run: async () => {
+          calls++;
+          process.emit('SIGTERM');
+          await sleep(300);
+          runFinished = true;
+          runEndedAt = performance.now();
+          return summary(42);
+        },
       },
-    }).then((code) => {
+    ).then((code) => {
       returnedAt = performance.now();
       finished = true;
       return code;
@@ -324,7 +370,10 @@ describe('runOnSchedule', { timeout: 20_000 }, () => {
     assert.equal(calls, 1, 'no run after the signal');
     assert.ok(runFinished, 'the run was not abandoned');
     assert.ok(returnedAt >= runEndedAt, 'returned after the run ended');
-    assert.ok(console_.some((l) => l.includes('Loaded 42 row(s) into db.ds.stub_table')), `the run's summary is used: ${console_.join('\n')}`);
+    assert.ok(
+      console_.some((l) => l.includes('Loaded 42 row(s) into db.ds.stub_table')),
+      `the run's summary is used: ${console_.join('\n')}`,
+    );
     assert.deepEqual(signalCounts(), listeners);
     // And nothing is scheduled behind our back: the clock passes more ticks, still one call.
     await sleep(200);
@@ -334,7 +383,10 @@ describe('runOnSchedule', { timeout: 20_000 }, () => {
   test('an invalid expression is rejected before anything listens or runs', async () => {
     const listeners = signalCounts();
     let runs = 0;
-    await assert.rejects(runOnSchedule('61 * * * *', {}, { log: () => {}, run: async () => (runs++, summary(0)) }), /minute/);
+    await assert.rejects(
+      runOnSchedule('61 * * * *', {}, { log: () => {}, run: async () => (runs++, summary(0)) }),
+      /minute/,
+    );
     assert.equal(runs, 0);
     assert.deepEqual(signalCounts(), listeners);
   });
@@ -346,40 +398,50 @@ describe('runOnSchedule', { timeout: 20_000 }, () => {
 
 const TSX_LOADER = import.meta.resolve('tsx');
 
-test('CLI: SCHEDULE_CRON keeps the process waiting; SIGTERM exits 0 within a few seconds', { timeout: 30_000 }, async (t) => {
-  const dir = await tempDir(t);
-  const env: Env = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME ?? tmpdir(),
-    TMPDIR: process.env.TMPDIR ?? tmpdir(),
-    ...testEnv(dir, 'http://127.0.0.1:9', { SCHEDULE_CRON: '0 0 1 1 *' }),
-  };
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, FLIGHT_PATH], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+test(
+  'CLI: SCHEDULE_CRON keeps the process waiting; SIGTERM exits 0 within a few seconds',
+  { timeout: 30_000 },
+  async (t) => {
+    const dir = await tempDir(t);
+    const env: Env = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME ?? tmpdir(),
+      TMPDIR: process.env.TMPDIR ?? tmpdir(),
+      ...testEnv(dir, 'http://127.0.0.1:9', { SCHEDULE_CRON: '0 0 1 1 *' }),
+    };
+    const child = spawn(process.execPath, ['--import', TSX_LOADER, FLIGHT_PATH], {
+      cwd: dir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on('close', (code, signal) => resolve({ code, signal })),
+    );
 
-  await until('the @schedule waiting line', () => stdout.includes(WAITING) || child.exitCode !== null, 20_000);
-  const line = stdout.split('\n').find((l) => l.startsWith(WAITING));
-  assert.ok(line, `stdout: ${stdout}\nstderr: ${stderr}`);
-  const nextAt = /next=(\S+)/.exec(line)?.[1] ?? '';
-  assert.match(nextAt, /^\d{4}-01-01T00:00:00\.000Z$/);
-  assert.equal(nextAt, nextCronTime(parseCron('0 0 1 1 *'), new Date()).toISOString());
-  assert.deepEqual(await listDir(dir), [], 'no run yet, nothing created');
+    await until('the @schedule waiting line', () => stdout.includes(WAITING) || child.exitCode !== null, 20_000);
+    const line = stdout.split('\n').find((l) => l.startsWith(WAITING));
+    assert.ok(line, `stdout: ${stdout}\nstderr: ${stderr}`);
+    const nextAt = /next=(\S+)/.exec(line)?.[1] ?? '';
+    assert.match(nextAt, /^\d{4}-01-01T00:00:00\.000Z$/);
+    assert.equal(nextAt, nextCronTime(parseCron('0 0 1 1 *'), new Date()).toISOString());
+    assert.deepEqual(await listDir(dir), [], 'no run yet, nothing created');
 
-  const signalledAt = performance.now();
-  child.kill('SIGTERM');
-  const { code, signal } = await exited;
-  const took = performance.now() - signalledAt;
-  assert.equal(signal, null, `exited by itself, not killed by the signal; stderr: ${stderr}`);
-  assert.equal(code, 0, stderr);
-  assert.ok(took < 3000, `within a few seconds (${took.toFixed(0)} ms)`);
-  assert.match(stdout, /^@flight-run @schedule stopping signal=SIGTERM /m);
-  assert.ok(!/@flight-run (?!@schedule)/.test(stdout), 'no run started');
-  assert.deepEqual(await listDir(dir), [], 'no database file');
-});
+    const signalledAt = performance.now();
+    child.kill('SIGTERM');
+    const { code, signal } = await exited;
+    const took = performance.now() - signalledAt;
+    assert.equal(signal, null, `exited by itself, not killed by the signal; stderr: ${stderr}`);
+    assert.equal(code, 0, stderr);
+    assert.ok(took < 3000, `within a few seconds (${took.toFixed(0)} ms)`);
+    assert.match(stdout, /^@flight-run @schedule stopping signal=SIGTERM /m);
+    assert.ok(!/@flight-run (?!@schedule)/.test(stdout), 'no run started');
+    assert.deepEqual(await listDir(dir), [], 'no database file');
+  },
+);

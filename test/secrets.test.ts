@@ -11,13 +11,24 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { githubRepoRows, runFlight, type SourceContext } from '../flight.ts';
-import { dbFile, listDir, query, runCli, startFakeGitHub, tempDir, testEnv, type Env, type RawHandler } from './support.ts';
+import {
+  dbFile,
+  listDir,
+  query,
+  runCli,
+  startFakeGitHub,
+  tempDir,
+  testEnv,
+  type Env,
+  type RawHandler,
+} from './support.ts';
 
 const MD_TOKEN = 'mdtok_SECRET_123';
 const GH_TOKEN = 'ghp_Zq9WvX4tLk2RnB7yHs3JdP6mF1cA8eU0'; // no 8-character piece in common with MD_TOKEN
 const TOKENS = [MD_TOKEN, GH_TOKEN];
 
-const stringify = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x));
+const stringify = (v: unknown): string =>
+  JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x));
 
 /** Every run of 8+ characters of a token: a message cut in the middle of a token must not keep half of it. */
 function fragments(token: string, min = 8): string[] {
@@ -31,7 +42,11 @@ function assertNoSecret(text: string, where: string): void {
   for (const token of TOKENS) {
     assert.equal(text.includes(token), false, `${where} holds the token ${token}`);
     const piece = fragments(token).find((f) => text.includes(f));
-    assert.equal(piece, undefined, `${where} holds a piece of the token ${token}: ${JSON.stringify(piece)}\n${text.slice(0, 2000)}`);
+    assert.equal(
+      piece,
+      undefined,
+      `${where} holds a piece of the token ${token}: ${JSON.stringify(piece)}\n${text.slice(0, 2000)}`,
+    );
   }
 }
 
@@ -46,7 +61,11 @@ function assertNoSecretInFiles(dir: string, where: string): number {
     const bytes = readFileSync(path);
     for (const token of TOKENS) {
       assert.equal(bytes.includes(Buffer.from(token, 'utf8')), false, `${where}: ${path} holds the token ${token}`);
-      assert.equal(bytes.includes(Buffer.from(token, 'utf16le')), false, `${where}: ${path} holds the token ${token} (UTF-16)`);
+      assert.equal(
+        bytes.includes(Buffer.from(token, 'utf16le')),
+        false,
+        `${where}: ${path} holds the token ${token} (UTF-16)`,
+      );
     }
   }
   return files;
@@ -63,12 +82,19 @@ describe('MotherDuck unreachable (offline here: the extension cannot be download
     const [home, tmp, cwd] = [join(dir, 'home'), join(dir, 'tmp'), join(dir, 'cwd')];
     await Promise.all([mkdir(home), mkdir(tmp), mkdir(cwd)]);
     const dataDir = join(dir, 'data');
-    const res = await runCli({ HOME: home, TMPDIR: tmp, LOCAL_DATA_DIR: dataDir, GITHUB_API_URL: 'http://127.0.0.1:9', ...env }, { cwd, args });
+    const res = await runCli(
+      { HOME: home, TMPDIR: tmp, LOCAL_DATA_DIR: dataDir, GITHUB_API_URL: 'http://127.0.0.1:9', ...env },
+      { cwd, args },
+    );
     return { dir, home, tmp, cwd, dataDir, res };
   }
 
   test('DESTINATION=motherduck with a fake token: exit 1, a message naming MotherDuck, the token nowhere, nothing written locally', async (t) => {
-    const { dir, tmp, cwd, dataDir, res } = await offlineRun(t, { DESTINATION: 'motherduck', MOTHERDUCK_TOKEN: MD_TOKEN, GITHUB_TOKEN: GH_TOKEN });
+    const { dir, tmp, cwd, dataDir, res } = await offlineRun(t, {
+      DESTINATION: 'motherduck',
+      MOTHERDUCK_TOKEN: MD_TOKEN,
+      GITHUB_TOKEN: GH_TOKEN,
+    });
     t.diagnostic(`stderr: ${res.stderr.trim()}`);
     assert.equal(res.code, 1, `exit code; stdout: ${res.stdout}\nstderr: ${res.stderr}`);
     assert.match(res.stderr, /MotherDuck/, 'the failure names MotherDuck');
@@ -114,17 +140,25 @@ describe('local runs with both tokens set', () => {
       const base = join(tmpdir(), 'flight-dlt-ingest');
       for await (const row of githubRepoRows(ctx)) {
         yield row;
-        for (const name of await readdir(base)) if (name.startsWith(`${pipeline}-`)) workFiles += assertNoSecretInFiles(join(base, name), 'working folder');
+        for (const name of await readdir(base))
+          if (name.startsWith(`${pipeline}-`)) workFiles += assertNoSecretInFiles(join(base, name), 'working folder');
       }
     }
     const summary = await runFlight({
-      env: testEnv(dataDir, gh, { DESTINATION: 'local', MOTHERDUCK_TOKEN: MD_TOKEN, GITHUB_TOKEN: GH_TOKEN, PIPELINE_NAME: pipeline, BATCH_ROWS: '1' }),
+      env: testEnv(dataDir, gh, {
+        DESTINATION: 'local',
+        MOTHERDUCK_TOKEN: MD_TOKEN,
+        GITHUB_TOKEN: GH_TOKEN,
+        PIPELINE_NAME: pipeline,
+        BATCH_ROWS: '1',
+      }),
       source,
       log: (l) => lines.push(l),
     });
     assert.equal(summary.status, 'succeeded', summary.error);
     assert.ok(workFiles >= 3, `inspected the working folder's files (${workFiles})`);
-    for (const r of gh.requests) assert.equal(r.headers.authorization, `Bearer ${GH_TOKEN}`, 'the token was really in play');
+    for (const r of gh.requests)
+      assert.equal(r.headers.authorization, `Bearer ${GH_TOKEN}`, 'the token was really in play');
     assertNoSecret(lines.join('\n'), 'log');
     assertNoSecret(stringify(summary), 'summary');
     assertNoSecret(await ledgerText(dataDir), 'ledger');
@@ -136,7 +170,13 @@ describe('local runs with both tokens set', () => {
     const dataDir = join(dir, 'data');
     const lines: string[] = [];
     const summary = await runFlight({
-      env: testEnv(dataDir, 'http://127.0.0.1:9', { DESTINATION: 'local', MOTHERDUCK_TOKEN: MD_TOKEN, GITHUB_TOKEN: GH_TOKEN, TABLE_NAME: 't', PRIMARY_KEY: 'id' }),
+      env: testEnv(dataDir, 'http://127.0.0.1:9', {
+        DESTINATION: 'local',
+        MOTHERDUCK_TOKEN: MD_TOKEN,
+        GITHUB_TOKEN: GH_TOKEN,
+        TABLE_NAME: 't',
+        PRIMARY_KEY: 'id',
+      }),
       source: (ctx) => {
         throw new Error(`upstream refused token ${ctx.config.GITHUB_TOKEN} (and md ${ctx.config.MOTHERDUCK_TOKEN})`);
       },
@@ -154,10 +194,14 @@ describe('local runs with both tokens set', () => {
 describe('GitHub echoing the Authorization header', () => {
   const SAID = 'Bad credentials, you sent: Authorization: ';
   /** A 401 whose JSON message (and an extra field) repeats the Authorization header it received, after `pad` characters. */
-  const echo401 = (pad: number): RawHandler => (req, res) => {
-    res.writeHead(401, { 'content-type': 'application/json; charset=utf-8' });
-    res.end(JSON.stringify({ message: `${'.'.repeat(pad)}${SAID}${req.headers.authorization}`, echoed: req.headers }));
-  };
+  const echo401 =
+    (pad: number): RawHandler =>
+    (req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(
+        JSON.stringify({ message: `${'.'.repeat(pad)}${SAID}${req.headers.authorization}`, echoed: req.headers }),
+      );
+    };
 
   test('CLI: a 401 echoing the header fails with exit 1; the token is not in stdout, stderr or the ledger', async (t) => {
     const dir = await tempDir(t, 'flight-secrets-');
@@ -186,7 +230,10 @@ describe('GitHub echoing the Authorization header', () => {
       const gh = await startFakeGitHub(t, { '/repos/duckdb/duckdb': echo401(pad) });
       const dataDir = join(dir, 'data');
       const lines: string[] = [];
-      const summary = await runFlight({ env: testEnv(dataDir, gh, { GITHUB_TOKEN: GH_TOKEN, GITHUB_REPOS: 'duckdb/duckdb' }), log: (l) => lines.push(l) });
+      const summary = await runFlight({
+        env: testEnv(dataDir, gh, { GITHUB_TOKEN: GH_TOKEN, GITHUB_REPOS: 'duckdb/duckdb' }),
+        log: (l) => lines.push(l),
+      });
       assert.equal(summary.status, 'failed');
       assert.match(summary.error ?? '', /401/);
       assertNoSecret(summary.error ?? '', 'error');

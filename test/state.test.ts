@@ -8,7 +8,15 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { decodeState, encodeState, runFlight, type Env, type Row as SourceRow, type RunSummary, type Source } from '../flight.ts';
+import {
+  decodeState,
+  encodeState,
+  runFlight,
+  type Env,
+  type Row as SourceRow,
+  type RunSummary,
+  type Source,
+} from '../flight.ts';
 import { columns, dbFile, query, startFakeGitHub, tempDir, withoutDlt, type Row } from './support.ts';
 
 const DATASET = 'flights_demo_dlt';
@@ -21,7 +29,15 @@ type JsonObject = { [key: string]: Json };
 
 /** Config for a local run into <dir>/flights_demo.duckdb; no network unless the source asks. */
 function envFor(dir: string, extra: Env = {}): Env {
-  return { LOCAL_DATA_DIR: dir, TABLE_NAME: 'items', PRIMARY_KEY: 'id', HTTP_TIMEOUT_S: '5', HTTP_MAX_RETRIES: '1', HTTP_MAX_WAIT_S: '2', ...extra };
+  return {
+    LOCAL_DATA_DIR: dir,
+    TABLE_NAME: 'items',
+    PRIMARY_KEY: 'id',
+    HTTP_TIMEOUT_S: '5',
+    HTTP_MAX_RETRIES: '1',
+    HTTP_MAX_WAIT_S: '2',
+    ...extra,
+  };
 }
 
 async function run(env: Env, source: Source): Promise<RunSummary> {
@@ -47,7 +63,10 @@ function decode(text: unknown): JsonObject {
   return JSON.parse(inflateSync(Buffer.from(String(text), 'base64')).toString('utf8')) as JsonObject;
 }
 function obj(value: Json | undefined, what: string): JsonObject {
-  assert.ok(value !== null && typeof value === 'object' && !Array.isArray(value), `${what} is an object: ${JSON.stringify(value)}`);
+  assert.ok(
+    value !== null && typeof value === 'object' && !Array.isArray(value),
+    `${what} is an object: ${JSON.stringify(value)}`,
+  );
   return value;
 }
 /** sources.<schema>.resources.<table> of a decoded state document. */
@@ -64,11 +83,15 @@ function resource(doc: JsonObject, schema: string, table: string): Json | undefi
 function sortedJsonText(value: Json): string {
   if (Array.isArray(value)) return `[${value.map(sortedJsonText).join(',')}]`;
   if (value !== null && typeof value === 'object')
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${sortedJsonText(value[k]!)}`).join(',')}}`;
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${sortedJsonText(value[k]!)}`)
+      .join(',')}}`;
   return JSON.stringify(value);
 }
 /** dlt's digest128: standard base64 of SHAKE-128, '=' stripped. */
-const digest128 = (text: string, bytes = 15) => createHash('shake128', { outputLength: bytes }).update(text).digest('base64').replace(/=+$/, '');
+const digest128 = (text: string, bytes = 15) =>
+  createHash('shake128', { outputLength: bytes }).update(text).digest('base64').replace(/=+$/, '');
 
 /** Every state row of the dataset, oldest first. */
 async function stateRows(dir: string, pipeline?: string): Promise<Row[]> {
@@ -97,7 +120,11 @@ async function loadRows(dir: string): Promise<Row[]> {
  * A source that records what it saw in ctx.state (a deep copy, before changing it) and then
  * applies `change` to it, yields one row, and optionally fails after yielding.
  */
-function stateSource(seen: JsonObject[], change: (state: Record<string, unknown>) => void, opts: { fail?: boolean; row?: SourceRow } = {}): Source {
+function stateSource(
+  seen: JsonObject[],
+  change: (state: Record<string, unknown>) => void,
+  opts: { fail?: boolean; row?: SourceRow } = {},
+): Source {
   return function* (ctx) {
     seen.push(JSON.parse(JSON.stringify(ctx.state)) as JsonObject);
     change(ctx.state);
@@ -141,8 +168,15 @@ describe('pipeline state: storage', () => {
     assert.equal(row._dlt_load_id, summary.loadId);
     assert.match(String(row._dlt_id), /^[A-Za-z0-9+/]{14}$/, "dlt's random id: 10 bytes, base64 without padding");
     assert.ok(row.created_at instanceof Date);
-    assert.ok(row.created_at.getTime() >= before - 1000 && row.created_at.getTime() <= after + 1000, String(row.created_at));
-    assert.deepEqual(await loadRows(dir), [{ load_id: summary.loadId, status: 0n }], 'the state row belongs to a completed load');
+    assert.ok(
+      row.created_at.getTime() >= before - 1000 && row.created_at.getTime() <= after + 1000,
+      String(row.created_at),
+    );
+    assert.deepEqual(
+      await loadRows(dir),
+      [{ load_id: summary.loadId, status: 0n }],
+      'the state row belongs to a completed load',
+    );
 
     // dlt's encoding: standard base64 of a zlib stream compressed at level 9 (header 78 DA).
     const text = String(row.state);
@@ -155,7 +189,11 @@ describe('pipeline state: storage', () => {
     assert.equal(doc.pipeline_name, 'my_pipeline');
     assert.equal(doc.dataset_name, DATASET);
     assert.equal(doc._local, undefined, '_local is never synced');
-    assert.deepEqual(resource(doc, 'my_pipeline', 'items'), { counter: 3, names: ['a', 'b'], nested: { deep: { x: true }, none: null, text: 'zß€' } });
+    assert.deepEqual(resource(doc, 'my_pipeline', 'items'), {
+      counter: 3,
+      names: ['a', 'b'],
+      nested: { deep: { x: true }, none: null, text: 'zß€' },
+    });
 
     // The version hash is dlt's: base64 SHA3-256 of the sorted JSON without the version keys.
     const { _state_version, _state_engine_version, _version_hash, ...content } = doc;
@@ -184,7 +222,11 @@ describe('pipeline state: storage', () => {
   });
 
   test('encodeState / decodeState: zlib level 9 + base64; decoding also reads plain JSON and strips Python dlt type tags', () => {
-    const state = { _state_version: 2, _state_engine_version: 4, sources: { p: { resources: { t: { a: [1, 'x'] } } } } };
+    const state = {
+      _state_version: 2,
+      _state_engine_version: 4,
+      sources: { p: { resources: { t: { a: [1, 'x'] } } } },
+    };
     const text = encodeState(state);
     assert.equal(text, deflateSync(JSON.stringify(state), { level: 9 }).toString('base64'));
     assert.deepEqual(decode(text), state);
@@ -200,14 +242,36 @@ describe('pipeline state: versions', () => {
     const dir = await tempDir(t);
     const env = envFor(dir, { PIPELINE_NAME: 'versions' });
     const seen: JsonObject[] = [];
-    const r1 = await mustRun(env, stateSource(seen, (s) => (s.counter = 1)));
-    const r2 = await mustRun(env, stateSource(seen, (s) => (s.counter = 1))); // same value: unchanged
-    const r3 = await mustRun(env, stateSource(seen, () => {})); // untouched
-    const r4 = await mustRun(env, stateSource(seen, (s) => (s.counter = 2)));
-    const r5 = await mustRun(env, stateSource(seen, (s) => (s.other = 'x')));
-    const r6 = await mustRun(env, stateSource(seen, () => {}));
+    const r1 = await mustRun(
+      env,
+      stateSource(seen, (s) => (s.counter = 1)),
+    );
+    const r2 = await mustRun(
+      env,
+      stateSource(seen, (s) => (s.counter = 1)),
+    ); // same value: unchanged
+    const r3 = await mustRun(
+      env,
+      stateSource(seen, () => {}),
+    ); // untouched
+    const r4 = await mustRun(
+      env,
+      stateSource(seen, (s) => (s.counter = 2)),
+    );
+    const r5 = await mustRun(
+      env,
+      stateSource(seen, (s) => (s.other = 'x')),
+    );
+    const r6 = await mustRun(
+      env,
+      stateSource(seen, () => {}),
+    );
 
-    assert.deepEqual(seen, [{}, { counter: 1 }, { counter: 1 }, { counter: 1 }, { counter: 2 }, { counter: 2, other: 'x' }], 'each run sees the last saved state');
+    assert.deepEqual(
+      seen,
+      [{}, { counter: 1 }, { counter: 1 }, { counter: 1 }, { counter: 2 }, { counter: 2, other: 'x' }],
+      'each run sees the last saved state',
+    );
     const rows = await stateRows(dir);
     assert.deepEqual(
       rows.map((r) => [r.version, r._dlt_load_id]),
@@ -225,7 +289,10 @@ describe('pipeline state: versions', () => {
     assert.equal(new Set(rows.map((r) => r.version_hash)).size, 3, 'each version has its own hash');
     assert.deepEqual(resource(decode(rows[2]!.state), 'versions', 'items'), { counter: 2, other: 'x' });
     // Every run completed a load, whether it wrote state or not.
-    assert.deepEqual((await loadRows(dir)).map((r) => r.load_id), [r1, r2, r3, r4, r5, r6].map((r) => r.loadId));
+    assert.deepEqual(
+      (await loadRows(dir)).map((r) => r.load_id),
+      [r1, r2, r3, r4, r5, r6].map((r) => r.loadId),
+    );
   });
 
   test('a source that never touches ctx.state keeps no resource state (the pipeline document is still versioned once)', async (t) => {
@@ -242,32 +309,64 @@ describe('pipeline state: versions', () => {
     const dir = await tempDir(t);
     const env = envFor(dir, { PIPELINE_NAME: 'failing' });
     const seen: JsonObject[] = [];
-    const r1 = await mustRun(env, stateSource(seen, (s) => (s.counter = 1)));
-    const failed = await mustFail(env, stateSource(seen, (s) => (s.counter = 2), { fail: true, row: { id: 2, name: 'lost' } }));
+    const r1 = await mustRun(
+      env,
+      stateSource(seen, (s) => (s.counter = 1)),
+    );
+    const failed = await mustFail(
+      env,
+      stateSource(seen, (s) => (s.counter = 2), { fail: true, row: { id: 2, name: 'lost' } }),
+    );
     assert.match(failed.error ?? '', /failed after yielding/);
-    const r3 = await mustRun(env, stateSource(seen, (s) => (s.counter = Number(s.counter) + 10)));
+    const r3 = await mustRun(
+      env,
+      stateSource(seen, (s) => (s.counter = Number(s.counter) + 10)),
+    );
 
     assert.deepEqual(seen, [{}, { counter: 1 }, { counter: 1 }]);
-    assert.deepEqual((await stateRows(dir)).map((r) => [r.version, r._dlt_load_id]), [
-      [0n, r1.loadId],
-      [1n, r3.loadId],
-    ]);
+    assert.deepEqual(
+      (await stateRows(dir)).map((r) => [r.version, r._dlt_load_id]),
+      [
+        [0n, r1.loadId],
+        [1n, r3.loadId],
+      ],
+    );
     assert.deepEqual(resource(await storedState(dir, 'failing'), 'failing', 'items'), { counter: 11 });
-    assert.deepEqual((await loadRows(dir)).map((r) => r.load_id), [r1.loadId, r3.loadId], 'the failed run has no _dlt_loads row');
+    assert.deepEqual(
+      (await loadRows(dir)).map((r) => r.load_id),
+      [r1.loadId, r3.loadId],
+      'the failed run has no _dlt_loads row',
+    );
     assert.deepEqual(withoutDlt(await tableRows(dir)), [{ id: 1n, name: 'one' }], 'nor any data');
   });
 
   test('a run that fails in the load step (a CHECK constraint) rolls its state change back with its data', async (t) => {
     const dir = await tempDir(t);
     const env = envFor(dir, { PIPELINE_NAME: 'load_fails' });
-    await query(dbFile(dir), `CREATE SCHEMA ${DATASET}; CREATE TABLE ${DATASET}.items (id BIGINT, v BIGINT CHECK (v < 100))`, { write: true });
+    await query(
+      dbFile(dir),
+      `CREATE SCHEMA ${DATASET}; CREATE TABLE ${DATASET}.items (id BIGINT, v BIGINT CHECK (v < 100))`,
+      { write: true },
+    );
     const seen: JsonObject[] = [];
-    const r1 = await mustRun(env, stateSource(seen, (s) => (s.counter = 1), { row: { id: 1, v: 5 } }));
-    const failed = await mustFail(env, stateSource(seen, (s) => (s.counter = 2), { row: { id: 2, v: 500 } }));
+    const r1 = await mustRun(
+      env,
+      stateSource(seen, (s) => (s.counter = 1), { row: { id: 1, v: 5 } }),
+    );
+    const failed = await mustFail(
+      env,
+      stateSource(seen, (s) => (s.counter = 2), { row: { id: 2, v: 500 } }),
+    );
     assert.match(failed.error ?? '', /constraint/i);
-    await mustRun(env, stateSource(seen, () => {}, { row: { id: 3, v: 6 } }));
+    await mustRun(
+      env,
+      stateSource(seen, () => {}, { row: { id: 3, v: 6 } }),
+    );
     assert.deepEqual(seen, [{}, { counter: 1 }, { counter: 1 }]);
-    assert.deepEqual((await stateRows(dir)).map((r) => [r.version, r._dlt_load_id]), [[0n, r1.loadId]]);
+    assert.deepEqual(
+      (await stateRows(dir)).map((r) => [r.version, r._dlt_load_id]),
+      [[0n, r1.loadId]],
+    );
     assert.deepEqual(withoutDlt(await tableRows(dir)), [
       { id: 1n, v: 5n },
       { id: 3n, v: 6n },
@@ -275,7 +374,11 @@ describe('pipeline state: versions', () => {
   });
 
   const noDatasetTables = async (dir: string) =>
-    assert.deepEqual(await query(dbFile(dir), `SELECT table_name FROM information_schema.tables WHERE table_schema = '${DATASET}'`), [], 'no table, no state, no load');
+    assert.deepEqual(
+      await query(dbFile(dir), `SELECT table_name FROM information_schema.tables WHERE table_schema = '${DATASET}'`),
+      [],
+      'no table, no state, no load',
+    );
 
   test('a state that is not JSON-serializable (a cycle) fails the run with a message naming the state; nothing is loaded', async (t) => {
     const dir = await tempDir(t);
@@ -297,17 +400,14 @@ describe('pipeline state: versions', () => {
     await noDatasetTables(dir);
   });
 
-  test(
-    'a BigInt in the state fails with a message naming the state, as a cycle does',
-    async (t) => {
-      const dir = await tempDir(t);
-      const failed = await mustFail(envFor(dir, { PIPELINE_NAME: 'bigint_message' }), (ctx) => {
-        ctx.state.big = 1n;
-        return [{ id: 1 }];
-      });
-      assert.match(failed.error ?? '', /state/i, failed.error);
-    },
-  );
+  test('a BigInt in the state fails with a message naming the state, as a cycle does', async (t) => {
+    const dir = await tempDir(t);
+    const failed = await mustFail(envFor(dir, { PIPELINE_NAME: 'bigint_message' }), (ctx) => {
+      ctx.state.big = 1n;
+      return [{ id: 1 }];
+    });
+    assert.match(failed.error ?? '', /state/i, failed.error);
+  });
 });
 
 describe('pipeline state: scope and read-back', () => {
@@ -315,17 +415,32 @@ describe('pipeline state: scope and read-back', () => {
     const dir = await tempDir(t);
     const seenA: JsonObject[] = [];
     const seenB: JsonObject[] = [];
-    await mustRun(envFor(dir, { PIPELINE_NAME: 'alpha' }), stateSource(seenA, (s) => (s.owner = 'alpha')));
-    await mustRun(envFor(dir, { PIPELINE_NAME: 'beta' }), stateSource(seenB, (s) => (s.owner = 'beta')));
-    await mustRun(envFor(dir, { PIPELINE_NAME: 'alpha' }), stateSource(seenA, (s) => (s.count = 1)));
-    await mustRun(envFor(dir, { PIPELINE_NAME: 'beta' }), stateSource(seenB, () => {}));
+    await mustRun(
+      envFor(dir, { PIPELINE_NAME: 'alpha' }),
+      stateSource(seenA, (s) => (s.owner = 'alpha')),
+    );
+    await mustRun(
+      envFor(dir, { PIPELINE_NAME: 'beta' }),
+      stateSource(seenB, (s) => (s.owner = 'beta')),
+    );
+    await mustRun(
+      envFor(dir, { PIPELINE_NAME: 'alpha' }),
+      stateSource(seenA, (s) => (s.count = 1)),
+    );
+    await mustRun(
+      envFor(dir, { PIPELINE_NAME: 'beta' }),
+      stateSource(seenB, () => {}),
+    );
     assert.deepEqual(seenA, [{}, { owner: 'alpha' }]);
     assert.deepEqual(seenB, [{}, { owner: 'beta' }]);
-    assert.deepEqual((await stateRows(dir)).map((r) => [r.pipeline_name, r.version]), [
-      ['alpha', 0n],
-      ['alpha', 1n],
-      ['beta', 0n],
-    ]);
+    assert.deepEqual(
+      (await stateRows(dir)).map((r) => [r.pipeline_name, r.version]),
+      [
+        ['alpha', 0n],
+        ['alpha', 1n],
+        ['beta', 0n],
+      ],
+    );
     const alpha = await storedState(dir, 'alpha');
     assert.equal(alpha.pipeline_name, 'alpha');
     assert.deepEqual(resource(alpha, 'alpha', 'items'), { owner: 'alpha', count: 1 });
@@ -339,44 +454,78 @@ describe('pipeline state: scope and read-back', () => {
     const seenB: JsonObject[] = [];
     const a = envFor(dir, { PIPELINE_NAME: 'multi', TABLE_NAME: 'table_a' });
     const b = envFor(dir, { PIPELINE_NAME: 'multi', TABLE_NAME: 'TableB' });
-    await mustRun(a, stateSource(seenA, (s) => (s.cursor = 'a1')));
-    await mustRun(b, stateSource(seenB, (s) => (s.cursor = 'b1')));
-    await mustRun(a, stateSource(seenA, (s) => (s.cursor = 'a2')));
-    await mustRun(b, stateSource(seenB, () => {}));
+    await mustRun(
+      a,
+      stateSource(seenA, (s) => (s.cursor = 'a1')),
+    );
+    await mustRun(
+      b,
+      stateSource(seenB, (s) => (s.cursor = 'b1')),
+    );
+    await mustRun(
+      a,
+      stateSource(seenA, (s) => (s.cursor = 'a2')),
+    );
+    await mustRun(
+      b,
+      stateSource(seenB, () => {}),
+    );
     assert.deepEqual(seenA, [{}, { cursor: 'a1' }]);
     assert.deepEqual(seenB, [{}, { cursor: 'b1' }]);
     const doc = await storedState(dir, 'multi');
     assert.deepEqual(resource(doc, 'multi', 'table_a'), { cursor: 'a2' });
     assert.deepEqual(resource(doc, 'multi', 'table_b'), { cursor: 'b1' }, 'keyed by the snake_cased table name');
-    assert.deepEqual((await stateRows(dir)).map((r) => r.version), [0n, 1n, 2n]);
+    assert.deepEqual(
+      (await stateRows(dir)).map((r) => r.version),
+      [0n, 1n, 2n],
+    );
   });
 
   test('read back like dlt: the newest version whose load completed; a version without a completed load is ignored', async (t) => {
     const dir = await tempDir(t);
     const env = envFor(dir, { PIPELINE_NAME: 'readback' });
     const seen: JsonObject[] = [];
-    const r1 = await mustRun(env, stateSource(seen, (s) => (s.counter = 1)));
+    const r1 = await mustRun(
+      env,
+      stateSource(seen, (s) => (s.counter = 1)),
+    );
     const first = (await stateRows(dir))[0]!;
 
     // A newer version written by "another tool" whose load never completed (no _dlt_loads row).
     const foreign = decode(first.state);
     foreign._state_version = 7;
-    obj(obj(obj(obj(foreign.sources, 'sources').readback, 'source').resources, 'resources').items, 'items').counter = 99;
+    obj(obj(obj(obj(foreign.sources, 'sources').readback, 'source').resources, 'resources').items, 'items').counter =
+      99;
     const foreignLoad = (Number(r1.loadId) + 1).toFixed(6);
     await query(
       dbFile(dir),
       `INSERT INTO ${DATASET}._dlt_pipeline_state VALUES (7, 4, 'readback', $1, now(), 'h', $2, 'x1')`,
       { write: true, params: [deflateSync(JSON.stringify(foreign), { level: 9 }).toString('base64'), foreignLoad] },
     );
-    await mustRun(env, stateSource(seen, () => {}));
+    await mustRun(
+      env,
+      stateSource(seen, () => {}),
+    );
     assert.deepEqual(seen[1], { counter: 1 }, 'the incomplete version is invisible');
 
     // Once its load is recorded as complete (status 0) it is the newest: it is read.
-    await query(dbFile(dir), `INSERT INTO ${DATASET}._dlt_loads VALUES ($1, 'readback', 1, now(), NULL)`, { write: true, params: [foreignLoad] });
-    await mustRun(env, stateSource(seen, () => {}));
+    await query(dbFile(dir), `INSERT INTO ${DATASET}._dlt_loads VALUES ($1, 'readback', 1, now(), NULL)`, {
+      write: true,
+      params: [foreignLoad],
+    });
+    await mustRun(
+      env,
+      stateSource(seen, () => {}),
+    );
     assert.deepEqual(seen[2], { counter: 1 }, 'a load with status 1 is not complete');
-    await query(dbFile(dir), `UPDATE ${DATASET}._dlt_loads SET status = 0 WHERE load_id = $1`, { write: true, params: [foreignLoad] });
-    await mustRun(env, stateSource(seen, (s) => (s.counter = Number(s.counter) + 1)));
+    await query(dbFile(dir), `UPDATE ${DATASET}._dlt_loads SET status = 0 WHERE load_id = $1`, {
+      write: true,
+      params: [foreignLoad],
+    });
+    await mustRun(
+      env,
+      stateSource(seen, (s) => (s.counter = Number(s.counter) + 1)),
+    );
     assert.deepEqual(seen[3], { counter: 99 }, 'the newest completed version is read');
     const rows = await stateRows(dir);
     assert.equal(rows.at(-1)!.version, 8n, 'the next version follows the one read');
@@ -415,11 +564,17 @@ async function startRecords(t: TestContext, initial: Rec[]): Promise<RecordsServ
 }
 
 /** The few lines an incremental source takes: ask for rows since the cursor, keep the new ones. */
-function incrementalSource(url: string, opts: { primaryKey?: string[]; failAfterYield?: boolean; seen?: (string | undefined)[] } = {}): Source {
+function incrementalSource(
+  url: string,
+  opts: { primaryKey?: string[]; failAfterYield?: boolean; seen?: (string | undefined)[] } = {},
+): Source {
   return async function* (ctx) {
     const updated = ctx.incremental('updated_at', { initialValue: EPOCH, primaryKey: opts.primaryKey });
     opts.seen?.push(updated.startValue);
-    const body = (await ctx.getJson(`${url}?since=${encodeURIComponent(updated.startValue ?? EPOCH)}`, 'records')) as SourceRow[];
+    const body = (await ctx.getJson(
+      `${url}?since=${encodeURIComponent(updated.startValue ?? EPOCH)}`,
+      'records',
+    )) as SourceRow[];
     yield* updated.filter(body);
     if (opts.failAfterYield) throw new Error('the source failed after fetching');
   };
@@ -440,7 +595,10 @@ async function cursorState(dir: string, pipeline: string, table = 'items'): Prom
 }
 /** Loaded (id, name, updated_at) in load order, then id: with append, a row loaded twice shows twice. */
 async function loaded(dir: string): Promise<[bigint, string, string][]> {
-  const rows = await query(dbFile(dir), `SELECT id, name, strftime(updated_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS u FROM ${DATASET}.items ORDER BY id, _dlt_load_id`);
+  const rows = await query(
+    dbFile(dir),
+    `SELECT id, name, strftime(updated_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%SZ') AS u FROM ${DATASET}.items ORDER BY id, _dlt_load_id`,
+  );
   return rows.map((r) => [r.id as bigint, String(r.name), String(r.u)]);
 }
 
@@ -487,7 +645,10 @@ describe('incremental', () => {
     assert.equal(cursor.last_value, T(5));
     assert.equal(cursor.start_value, T(3), 'start_value: the cursor this run started from');
     assert.equal(cursor.initial_value, EPOCH);
-    assert.deepEqual((await stateRows(dir)).map((r) => r.version), [0n, 1n]);
+    assert.deepEqual(
+      (await stateRows(dir)).map((r) => r.version),
+      [0n, 1n],
+    );
   });
 
   test('a run that fails after fetching leaves the cursor where it was; the next run loads the missed rows exactly once', async (t) => {
@@ -546,7 +707,11 @@ describe('incremental', () => {
     ]);
     const c2 = await cursorState(dir, 'ties');
     assert.equal(c2.last_value, T(3));
-    assert.deepEqual(c2.unique_hashes, [digest128(sortedJsonText({ ...rec(5, T(3)) }))], 'a new maximum resets the boundary hashes');
+    assert.deepEqual(
+      c2.unique_hashes,
+      [digest128(sortedJsonText({ ...rec(5, T(3)) }))],
+      'a new maximum resets the boundary hashes',
+    );
 
     // A run whose only new row ties with the current maximum adds its hash and keeps the old one.
     server.records.push(rec(6, T(3)));
@@ -569,7 +734,11 @@ describe('incremental', () => {
     const plain = incrementalSource(server.url);
     await mustRun(envFor(withKey, { PIPELINE_NAME: 'by_key', WRITE_DISPOSITION: 'append' }), keyed);
     await mustRun(envFor(wholeRow, { PIPELINE_NAME: 'by_row', WRITE_DISPOSITION: 'append' }), plain);
-    assert.deepEqual((await cursorState(withKey, 'by_key')).unique_hashes, [digest128('[2]')], "dlt's key hash: digest128 of the JSON list of key values");
+    assert.deepEqual(
+      (await cursorState(withKey, 'by_key')).unique_hashes,
+      [digest128('[2]')],
+      "dlt's key hash: digest128 of the JSON list of key values",
+    );
 
     // Record 2 changes its content but not its cursor value; record 3 is new at the boundary.
     server.records[1] = rec(2, T(2), 'after');
@@ -589,7 +758,10 @@ describe('incremental', () => {
       [2n, 'after', T(2)],
       [3n, 'r3', T(2)],
     ]);
-    assert.deepEqual([...(await cursorState(withKey, 'by_key')).unique_hashes].sort(), [digest128('[2]'), digest128('[3]')].sort());
+    assert.deepEqual(
+      [...(await cursorState(withKey, 'by_key')).unique_hashes].sort(),
+      [digest128('[2]'), digest128('[3]')].sort(),
+    );
   });
 
   test('a missing or null cursor value fails the run with a message naming the cursor; nothing loaded, cursor kept', async (t) => {
@@ -604,7 +776,10 @@ describe('incremental', () => {
     for (const bad of [missing, { ...missing, updated_at: null }]) {
       const failed = await mustFail(env, async function* (ctx) {
         const updated = ctx.incremental('updated_at', { initialValue: EPOCH });
-        const body = (await ctx.getJson(`${server.url}?since=${encodeURIComponent(updated.startValue ?? EPOCH)}`, 'records')) as SourceRow[];
+        const body = (await ctx.getJson(
+          `${server.url}?since=${encodeURIComponent(updated.startValue ?? EPOCH)}`,
+          'records',
+        )) as SourceRow[];
         yield* updated.filter([...body, bad]);
       });
       assert.match(failed.error ?? '', /updated_at/, failed.error);
@@ -627,7 +802,10 @@ describe('incremental', () => {
     await mustRun(env, source([2, 3, 4, 3]));
     assert.deepEqual(observed, [3, 4]);
     const rows = await query(dbFile(dir), `SELECT seq FROM ${DATASET}.events ORDER BY seq`);
-    assert.deepEqual(rows.map((r) => r.seq), [1n, 2n, 3n, 4n]);
+    assert.deepEqual(
+      rows.map((r) => r.seq),
+      [1n, 2n, 3n, 4n],
+    );
     const res = obj(resource(await storedState(dir, 'by_hand'), 'by_hand', 'events'), 'resource');
     assert.deepEqual(obj(obj(res.incremental, 'incremental').seq, 'seq'), {
       initial_value: 0,
@@ -637,4 +815,3 @@ describe('incremental', () => {
     });
   });
 });
-

@@ -50,7 +50,8 @@ describe('flight.ts status', () => {
     const runs = parseTable(section(res.stdout, /^Last runs/));
     assert.equal(runs.length, 2, res.stdout);
     const [newest, oldest] = runs as [Record<string, string>, Record<string, string>];
-    for (const column of ['run_at', 'status', 'rows_loaded', 'duration_s', 'error']) assert.ok(column in newest, `column ${column}: ${res.stdout}`);
+    for (const column of ['run_at', 'status', 'rows_loaded', 'duration_s', 'error'])
+      assert.ok(column in newest, `column ${column}: ${res.stdout}`);
     assert.equal(newest.status, 'failed');
     assert.equal(oldest.status, 'succeeded');
     assert.ok(Date.parse(newest.run_at!) >= Date.parse(oldest.run_at!), 'newest first');
@@ -102,14 +103,19 @@ describe('flight.ts status', () => {
 
   test('invalid config: exit 2 naming the key', async (t) => {
     const dir = await tempDir(t);
-    const res = await runCli(testEnv(dir, 'http://127.0.0.1:9', { DATASET_NAME: 'bad-name!' }), { args: ['status'], cwd: dir });
+    const res = await runCli(testEnv(dir, 'http://127.0.0.1:9', { DATASET_NAME: 'bad-name!' }), {
+      args: ['status'],
+      cwd: dir,
+    });
     assert.equal(res.code, 2, res.stdout);
     assert.match(res.stderr, /DATASET_NAME/);
     assert.deepEqual(await listDir(dir), [], 'nothing created');
   });
 
   test('npm run status runs flight.ts status', async () => {
-    const pkg = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+    const pkg = JSON.parse(await readFile(join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
+      scripts?: Record<string, string>;
+    };
     assert.match(pkg.scripts?.status ?? '', /^tsx flight\.ts status$/);
   });
 });

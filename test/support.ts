@@ -4,12 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import {
-  createServer,
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -261,7 +256,12 @@ async function sendReply(req: IncomingMessage, res: ServerResponse, reply: Reply
   let body = reply.body;
   if (body === undefined) {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    body = status >= 200 && status < 300 ? defaultReply(path, server).body : status >= 300 && status < 400 ? '' : githubError(status);
+    body =
+      status >= 200 && status < 300
+        ? defaultReply(path, server).body
+        : status >= 300 && status < 400
+          ? ''
+          : githubError(status);
   }
   const payload = typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
   const headers: Record<string, string | number> = {
@@ -305,7 +305,13 @@ export async function startFakeGitHub(t: TestContext, routes: Record<string, Rou
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    fake.requests.push({ method: req.method ?? 'GET', path, headers: req.headers, at: performance.now(), wallAt: Date.now() });
+    fake.requests.push({
+      method: req.method ?? 'GET',
+      path,
+      headers: req.headers,
+      at: performance.now(),
+      wallAt: Date.now(),
+    });
     const attempt = (counts.get(path) ?? 0) + 1;
     counts.set(path, attempt);
     inFlight++;
@@ -341,7 +347,11 @@ export async function startFakeGitHub(t: TestContext, routes: Record<string, Rou
 
 export const reply = {
   ok: (body?: unknown, headers?: Record<string, string | number>): Reply => ({ status: 200, body, headers }),
-  status: (status: number, headers?: Record<string, string | number>, body?: unknown): Reply => ({ status, headers, body }),
+  status: (status: number, headers?: Record<string, string | number>, body?: unknown): Reply => ({
+    status,
+    headers,
+    body,
+  }),
   redirect: (location: string, status = 301): Reply => ({ status, headers: { location }, body: '' }),
   slow: (delayMs: number, r: Reply = {}): Reply => ({ ...r, delayMs }),
   /** Destroy the socket without answering (ECONNRESET / "other side closed" on the client). */
@@ -451,7 +461,11 @@ export function childEnv(env: Env): Record<string, string> {
 function runNode(args: string[], env: Env, opts: { cwd?: string; timeoutMs: number }): Promise<CliResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, ...args], { cwd: opts.cwd ?? PROJECT_ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', TSX_LOADER, ...args], {
+      cwd: opts.cwd ?? PROJECT_ROOT,
+      env: childEnv(env),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -477,7 +491,11 @@ export function runCli(env: Env, opts: { args?: string[]; cwd?: string; timeoutM
 }
 
 /** Run a snippet of ES module code in a fresh node (with tsx) and the same minimal environment. */
-export function runNodeScript(code: string, env: Env, opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+export function runNodeScript(
+  code: string,
+  env: Env,
+  opts: { cwd?: string; timeoutMs?: number } = {},
+): Promise<CliResult> {
   return runNode(['--input-type=module', '-e', code], env, { cwd: opts.cwd, timeoutMs: opts.timeoutMs ?? 30_000 });
 }
 
