@@ -27,7 +27,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -661,8 +661,6 @@ export interface TableSchema {
   parent: string | null;
   /** In column order; `stored` marks the ones the destination had before this run. */
   columns: Map<string, ColumnInfo>;
-  /** Columns this run's rows brought, null values included (upsert updates only these). */
-  present?: Set<string>;
 }
 export type Schema = Map<string, TableSchema>;
 
@@ -781,6 +779,20 @@ function fits(col: ColumnType, t: DataType, v: unknown): boolean {
     return t === 'bigint' && (typeof v === 'number' || ((v as bigint) >= -(2n ** 53n) && (v as bigint) <= 2n ** 53n));
   if (col === 'decimal') return t === 'bigint';
   return false;
+}
+
+/** The value at a column path (`owner__id`) of a source row: under a flat key, or through nested objects. */
+function valueAtPath(row: Row, path: string): unknown {
+  for (const key of Object.keys(row)) {
+    const name = normalizeKey(key);
+    const v = row[key];
+    if (name === path) return v;
+    if (isRecord(v) && path.startsWith(`${name}__`)) {
+      const found = valueAtPath(v, path.slice(name.length + 2));
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }
 
 const isRecord = (v: unknown): v is Row =>
@@ -1126,7 +1138,7 @@ class TableBuffer {
   capacity = 1024;
   files: string[] = [];
   total = 0;
-  /** Upsert: for each child row, the arrival number of its root row (duplicates of a key share ids). */
+  /** Merge: for each child row, the arrival number of its root row (duplicates of a key may share ids). */
   rootSeqs: Float64Array | null = null;
   /** `_dlt_id`s the data brought, by row of the batch (other root ids are made from the row number). */
   givenIds = new Map<number, string>();
@@ -1161,7 +1173,9 @@ class TableBuffer {
   claim(slot: Slot, key: string, sourceRow: number): void {
     if (slot.lastRow === this.total)
       throw new FlightError(
-        `source row ${sourceRow}: keys ${JSON.stringify(slot.lastKey)} and ${JSON.stringify(key)} both normalize to "${slot.name}" in table "${this.schema.name}"; rename one in the source`,
+        `source row ${sourceRow}: keys ${JSON.stringify(slot.lastKey)} and ${JSON.stringify(key)} both land in column ` +
+          `"${slot.name}" of table "${this.schema.name}" (their names normalize to it, or one is a variant of the ` +
+          `other's column); rename one in the source`,
       );
     slot.lastRow = this.total;
     slot.lastKey = key;
@@ -1259,11 +1273,8 @@ export class Extractor {
     if (this.rules.ids === 'random') return typeof row._dlt_id === 'string' && row._dlt_id ? row._dlt_id : ''; // dlt keeps an id the data brings; '' is made from the row number, when needed
     if (this.rules.ids === 'content')
       return digest128(sortedJson(Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('_dlt')))), 10);
-    const keyOf = (column: string) => Object.keys(row).find((k) => normalizeKey(k) === column);
-    return digest128(
-      sortedJson(Object.fromEntries(this.rules.primaryKey!.map((c) => [c, row[keyOf(c) ?? c] ?? null]))),
-      10,
-    );
+    const key = this.rules.primaryKey!.map((column) => [column, valueAtPath(row, column) ?? null]);
+    return digest128(sortedJson(Object.fromEntries(key)), 10);
   }
 
   /** Set when a batch was handed to the writer: the caller should let the writer and loader catch up. */
@@ -1292,7 +1303,7 @@ export class Extractor {
       let schema = this.schema.get(name);
       if (!schema) this.schema.set(name, (schema = { name, parent, columns: new Map() }));
       this.buffers.set(name, (buf = new TableBuffer(schema, this.buffers.size)));
-      if (parent !== null && this.rules.ids === 'key') buf.rootSeqs = new Float64Array(buf.capacity);
+      if (parent !== null && this.rules.rootIds) buf.rootSeqs = new Float64Array(buf.capacity);
     }
     return buf;
   }
@@ -1343,10 +1354,7 @@ export class Extractor {
   private put(buf: TableBuffer, slot: Slot, key: string, v: unknown): void {
     let info = slot.info;
     let t = typeof v === 'string' && info?.type === 'text' ? 'text' : typeOf(v); // any string fits text: no need to parse it
-    if (t === null) {
-      if (info && this.rules.ids === 'key') (buf.schema.present ??= new Set()).add(slot.name); // to upsert, an explicit null says something
-      return; // nulls are the default; a column that only ever sees nulls is never created
-    }
+    if (t === null) return; // nulls are the default; a column that only ever sees nulls is never created
     buf.claim(slot, key, this.sourceRow);
     if (!info) buf.schema.columns.set(slot.name, (slot.info = info = newColumn(t)));
     let target = slot;
@@ -1357,6 +1365,7 @@ export class Extractor {
       } else {
         if (typeof v === 'string') t = 'text'; // a string is kept verbatim, even one that looks like a date
         target = buf.slot(`${slot.name}__v_${t}`);
+        buf.claim(target, key, this.sourceRow); // a source key named like the variant must not write it too
         info = target.info;
         if (!info || !fits(info.type, t, v)) buf.schema.columns.set(target.name, (target.info = info = newColumn(t)));
       }
@@ -1396,9 +1405,6 @@ export class Extractor {
       `t${String(buf.index).padStart(3, '0')}.${String(buf.files.length).padStart(6, '0')}.parquet`,
     );
     const columns = buf.active.map((slot): [string, arrow.Data] => [slot.name, slot.col!.toArrow(buf.row)]);
-    const present = (buf.schema.present ??= new Set());
-    for (const slot of buf.active) present.add(slot.name);
-    if (buf.schema.parent === null) present.add('_dlt_load_id');
     if (buf.schema.parent === null && this.rules.ids === 'random')
       columns.push(['_dlt_id', this.rootIds.column(buf.total - buf.row, buf.row, buf.givenIds)]);
     buf.givenIds.clear();
@@ -1438,6 +1444,7 @@ const heldInProcess = new Set<string>(); // DuckDB's file lock is per process; t
 
 async function openDestination(plan: Plan, config: Config, readOnly = false): Promise<Destination> {
   let instance: DuckDBInstance;
+  let release = () => {};
   const path = plan.databasePath;
   if (path !== null && readOnly) {
     instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' }).catch((e: unknown) => {
@@ -1455,7 +1462,9 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
       throw new FlightError(`could not connect to MotherDuck: ${errorText(e)}`);
     }
   } else {
-    instance = await openLocked(path, config.LOCK_TIMEOUT_S, { memory_limit: config.DUCKDB_MEMORY_LIMIT });
+    ({ instance, release } = await openLocked(path, config.LOCK_TIMEOUT_S, {
+      memory_limit: config.DUCKDB_MEMORY_LIMIT,
+    }));
   }
   let conn: DuckDBConnection | undefined;
   const close = () => {
@@ -1463,7 +1472,7 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
       conn?.closeSync();
     } finally {
       instance.closeSync();
-      if (path && !readOnly) heldInProcess.delete(path);
+      release();
     }
   };
   try {
@@ -1482,22 +1491,25 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
   }
 }
 
-/** Opens the local file, waiting up to LOCK_TIMEOUT_S while another run holds it. */
-async function openLocked(path: string, timeoutS: number, options: Record<string, string>): Promise<DuckDBInstance> {
+/** Opens the local file, waiting up to LOCK_TIMEOUT_S while another run holds it; `release` on close. */
+async function openLocked(path: string, timeoutS: number, options: Record<string, string>) {
+  let key: string; // the file's real path: one file reached through a symlink is still one file
   try {
     mkdirSync(dirname(path), { recursive: true });
+    key = existsSync(path) ? realpathSync(path) : join(realpathSync(dirname(path)), basename(path));
   } catch (e) {
     throw new FlightError(`could not create the folder of ${path}: ${errorText(e)}`);
   }
   const deadline = Date.now() + timeoutS * 1000;
   for (;;) {
     let held = `a run in this process`;
-    if (!heldInProcess.has(path)) {
+    if (!heldInProcess.has(key)) {
       try {
-        heldInProcess.add(path);
-        return await DuckDBInstance.create(path, options);
+        heldInProcess.add(key);
+        const instance = await DuckDBInstance.create(path, options);
+        return { instance, release: () => heldInProcess.delete(key) };
       } catch (e) {
-        heldInProcess.delete(path);
+        heldInProcess.delete(key);
         if (!LOCKED.test(errorText(e))) throw new FlightError(`could not open ${path}: ${errorText(e)}`);
         held = oneLine(errorText(e));
       }
@@ -1640,7 +1652,7 @@ export class Loader {
         ? []
         : root
           ? [['_dlt_seq', 'bigint']]
-          : this.plan.mergeStrategy === 'upsert'
+          : this.plan.mergeStrategy !== 'scd2'
             ? [['_dlt_root_seq', 'bigint']]
             : [];
       await this.evolve(stage ?? this.dest.table(table.name), table, hidden, stage ? VALIDITY : []);
@@ -1727,25 +1739,23 @@ async function deleteChildrenOfStagedKeys(dest: Destination, plan: Plan, tables:
       `DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN (SELECT d._dlt_id FROM ${dest.table(plan.table)} AS d JOIN ${STAGE} AS s ON ${keyMatch(plan, 'd', 's')})`,
     );
 }
-/** Child rows of the merged root rows that are kept: linked by id, or (upsert, where duplicates share an id) by arrival order. */
+/**
+ * Child rows of the merged root rows that are kept, linked by the root row's arrival number: duplicates
+ * of a key (and rows that brought the same `_dlt_id`) share ids, so an id would take all their children.
+ */
 async function insertStagedChildren(
   dest: Destination,
   pkg: LoadPackage,
   plan: Plan,
   stages: Map<string, string>,
   counts: Map<string, number>,
-  link: '_dlt_root_id' | '_dlt_root_seq',
 ): Promise<void> {
-  const kept = `SELECT ${link === '_dlt_root_id' ? '_dlt_id' : '_dlt_seq'} FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`;
+  const kept = `SELECT _dlt_seq FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`;
   for (const [name, stage] of stages) {
     if (name === plan.table) continue;
-    const columns = link === '_dlt_root_seq' ? '* EXCLUDE (_dlt_root_seq)' : '*';
-    counts.set(
-      name,
-      await dest.run(
-        `INSERT INTO ${dest.table(name)} BY NAME SELECT ${columns} FROM ${stage} WHERE ${link} IN (${kept})`,
-      ),
-    );
+    const sql = `INSERT INTO ${dest.table(name)} BY NAME
+                 SELECT * EXCLUDE (_dlt_root_seq) FROM ${stage} WHERE _dlt_root_seq IN (${kept})`;
+    counts.set(name, await dest.run(sql));
   }
 }
 
@@ -1761,14 +1771,13 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
         `INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq) FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`,
       ),
     );
-    await insertStagedChildren(dest, pkg, plan, stages, counts, '_dlt_root_id');
+    await insertStagedChildren(dest, pkg, plan, stages, counts);
   },
 
-  /** Update matching keys in place (columns no row of the run brought keep their values), insert new keys. */
+  /** Update matching keys in place, every column from the run's row (as dlt: what it lacks is NULL), insert new keys. */
   async upsert(dest, pkg, plan, { tables, stages, counts }) {
-    const brought = [...(pkg.schema.get(plan.table)?.present ?? [])].filter(
-      (c) => pkg.schema.get(plan.table)?.columns.get(c)?.type !== 'other',
-    );
+    const root = [...(pkg.schema.get(plan.table)?.columns ?? [])];
+    const brought = root.filter(([, c]) => c.type !== 'other').map(([name]) => name);
     const deleted = deletedSql(pkg, plan, 's');
     await deleteChildrenOfStagedKeys(dest, plan, tables);
     await dest.run(
@@ -1781,7 +1790,7 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
       plan.table,
       Number((await dest.rows(`SELECT count(*) AS n FROM ${STAGE} AS s WHERE NOT ${deleted}`))[0]?.n ?? 0),
     );
-    await insertStagedChildren(dest, pkg, plan, stages, counts, '_dlt_root_seq');
+    await insertStagedChildren(dest, pkg, plan, stages, counts);
   },
 
   /** History: a row is a version identified by its content hash; changed and vanished rows are closed, new versions opened, all at the load's instant. */

@@ -247,7 +247,7 @@ describe('merge: upsert', () => {
     ]);
   });
 
-  test('a column no row of the run brings keeps its old value on updated rows (dlt would set it NULL); one the run brings is set on every updated row', async (t) => {
+  test('an updated row is replaced whole, as dlt does: a column the row lacks becomes NULL, whether or not the run brings it', async (t) => {
     const dir = await tempDir(t);
     const env = envFor(dir, { MERGE_STRATEGY: 'upsert' });
     const rows = async () =>
@@ -261,7 +261,7 @@ describe('merge: upsert', () => {
       { id: 3, name: 'c' },
     ]); // no row brings score
     assert.deepEqual(await rows(), [
-      [1n, 'a2', 1n],
+      [1n, 'a2', null],
       [2n, 'b', 2n],
       [3n, 'c', null],
     ]);
