@@ -647,15 +647,63 @@ const FROM_SQL = new Map(
     t as DataType,
   ]),
 );
-const fromSqlType = (sql: string): ColumnType => FROM_SQL.get(sql) ?? 'other'; // as information_schema spells it
+/** Whether a value (of our type `t`) is held exactly by a column of a narrower type made by hand. */
+type Narrow = (t: DataType, v: unknown) => boolean;
+const intRange =
+  (bits: number, signed = true): Narrow =>
+  (t, v) =>
+    t === 'bigint' &&
+    BigInt(v as number) >= (signed ? -(2n ** BigInt(bits - 1)) : 0n) &&
+    BigInt(v as number) < 2n ** BigInt(signed ? bits - 1 : bits);
+const NARROW: Record<string, [DataType, Narrow]> = {
+  TINYINT: ['bigint', intRange(8)],
+  SMALLINT: ['bigint', intRange(16)],
+  INTEGER: ['bigint', intRange(32)],
+  UTINYINT: ['bigint', intRange(8, false)],
+  USMALLINT: ['bigint', intRange(16, false)],
+  UINTEGER: ['bigint', intRange(32, false)],
+  UBIGINT: ['bigint', intRange(64, false)],
+  FLOAT: ['double', (t, v) => (t === 'bigint' || t === 'double') && Math.fround(Number(v)) === Number(v)],
+  TIMESTAMP: ['timestamp', (t) => t === 'timestamp'], // read as UTC: the session's TimeZone is UTC
+  TIMESTAMP_NS: ['timestamp', (t) => t === 'timestamp'],
+  TIMESTAMP_MS: ['timestamp', (t) => t === 'timestamp' && parsed.fraction % 1000 === 0],
+  TIMESTAMP_S: ['timestamp', (t) => t === 'timestamp' && parsed.fraction === 0],
+};
+/** DECIMAL(p,s) holds an integer or a plain decimal number with at most p-s digits before the point and s after. */
+function decimalFits(precision: number, scale: number): Narrow {
+  return (t, v) => {
+    const m = (t === 'bigint' || t === 'double' || t === 'decimal') && /^-?(\d+)(?:\.(\d+))?$/.exec(String(v));
+    return !!m && m[1]!.replace(/^0+/, '').length <= precision - scale && (m[2]?.length ?? 0) <= scale;
+  };
+}
+/** A column type found in the destination (as information_schema spells it), as ours. */
+function fromSqlType(sql: string): Pick<ColumnInfo, 'type' | 'narrow'> {
+  const ours = FROM_SQL.get(sql);
+  if (ours) return { type: ours };
+  const narrow = NARROW[sql];
+  if (narrow) return { type: narrow[0], narrow: narrow[1] };
+  const decimal = /^DECIMAL\((\d+),(\d+)\)$/.exec(sql);
+  if (decimal) return { type: 'decimal', narrow: decimalFits(Number(decimal[1]), Number(decimal[2])) };
+  return { type: 'other' };
+}
 
 export interface ColumnInfo {
   type: ColumnType;
+  /** The destination had it before this run. */
   stored: boolean;
   exactInDouble: boolean;
+  /** dlt's variant flag: the column holds values of another column that did not fit its type. */
+  variant?: boolean;
+  /** A hand-made column of a narrower type than ours (INTEGER, REAL, TIMESTAMP, DECIMAL(p,s)): what fits it. */
+  narrow?: Narrow;
 }
 /** A column this run adds. */
-const newColumn = (type: DataType): ColumnInfo => ({ type, stored: false, exactInDouble: true });
+const newColumn = (type: DataType, variant = false): ColumnInfo => ({
+  type,
+  stored: false,
+  exactInDouble: true,
+  ...(variant ? { variant } : {}),
+});
 export interface TableSchema {
   name: string;
   parent: string | null;
@@ -772,7 +820,9 @@ function typeOf(v: unknown): DataType | null {
 }
 
 /** Can a value of type `t` go into a column of type `col` without changing what it says? */
-function fits(col: ColumnType, t: DataType, v: unknown): boolean {
+function fits(info: ColumnInfo, t: DataType, v: unknown): boolean {
+  const col = info.type;
+  if (info.narrow) return info.narrow(t, v);
   if (col === t || col === 'json') return true;
   if (col === 'text') return typeof v === 'string'; // an ISO-looking string in a text column is still text
   if (col === 'double')
@@ -1196,6 +1246,8 @@ interface ExtractOptions {
   batchRows: number;
   /** dlt's max_table_nesting: levels of objects and lists flattened before the rest is kept as JSON. */
   maxNesting: number;
+  /** Tables in the dataset the pipeline doesn't own: a child table by one of these names fails the run. */
+  foreign: Set<string>;
   /** Called with each loader file as soon as it is written. */
   onFile(table: TableSchema, path: string): void;
 }
@@ -1301,6 +1353,12 @@ export class Extractor {
     let buf = this.buffers.get(name);
     if (!buf) {
       let schema = this.schema.get(name);
+      if (!schema && this.opts.foreign.has(name))
+        throw new FlightError(
+          `the rows have a list that loads into table "${name}", which exists in the dataset but is not one of ` +
+            `this pipeline's tables (its stored schema, _dlt_version, doesn't list it): rename or drop that table, ` +
+            `or load into another TABLE_NAME`,
+        );
       if (!schema) this.schema.set(name, (schema = { name, parent, columns: new Map() }));
       this.buffers.set(name, (buf = new TableBuffer(schema, this.buffers.size)));
       if (parent !== null && this.rules.rootIds) buf.rootSeqs = new Float64Array(buf.capacity);
@@ -1358,7 +1416,7 @@ export class Extractor {
     buf.claim(slot, key, this.sourceRow);
     if (!info) buf.schema.columns.set(slot.name, (slot.info = info = newColumn(t)));
     let target = slot;
-    if (info.type !== t && !fits(info.type, t, v)) {
+    if ((info.type !== t || info.narrow) && !fits(info, t, v)) {
       if (info.type === 'bigint' && t === 'double' && !info.stored && info.exactInDouble) {
         info.type = 'double';
         slot.col?.widenToDouble(buf.row);
@@ -1367,7 +1425,7 @@ export class Extractor {
         target = buf.slot(`${slot.name}__v_${t}`);
         buf.claim(target, key, this.sourceRow); // a source key named like the variant must not write it too
         info = target.info;
-        if (!info || !fits(info.type, t, v)) buf.schema.columns.set(target.name, (target.info = info = newColumn(t)));
+        if (!info || !fits(info, t, v)) buf.schema.columns.set(target.name, (target.info = info = newColumn(t, true)));
       }
     }
     if (t === 'bigint' && typeof v === 'bigint' && (v > 2n ** 53n || v < -(2n ** 53n))) info.exactInDouble = false;
@@ -1520,33 +1578,290 @@ async function openLocked(path: string, timeoutS: number, options: Record<string
   }
 }
 
-/** The dataset's tables as they stand (the root table and its child tables), as a schema. */
-async function readSchema(dest: Destination, plan: Plan): Promise<Schema> {
+// ─── Stored schema: what the pipeline owns ─────────────────────────────────
+// As dlt does, the pipeline keeps its schema in the destination: <dataset>._dlt_version holds one row
+// per version (dlt's schema JSON, engine 11, dlt's version hash), written in the load's transaction;
+// `_dlt_loads.schema_version_hash` names it. Its tables are the pipeline's own: a run replaces, merges
+// and evolves only those (the configured table and its child tables), and a table it would create that
+// already stands there, unowned, fails the run. A dataset that dlt or the Python Flight made is read
+// the same way, and dlt can restore its pipeline from what this port writes.
+
+const SCHEMA_ENGINE_VERSION = 11;
+interface DltColumn {
+  name: string;
+  data_type?: string;
+  nullable?: boolean;
+  [hint: string]: unknown;
+}
+interface DltTable {
+  name?: string;
+  columns: Record<string, DltColumn>;
+  parent?: string;
+  [key: string]: unknown;
+}
+/** dlt's stored schema (`Schema.to_dict()`): what `_dlt_version.schema` holds. */
+export interface DltSchema {
+  version: number;
+  version_hash: string;
+  engine_version: number;
+  name: string;
+  tables: Record<string, DltTable>;
+  previous_hashes?: string[];
+  [key: string]: unknown;
+}
+
+/** dlt's own tables, as dlt describes them in every schema. */
+function dltTable(name: string, columns: [string, string, boolean, object?][], rest: object): DltTable {
+  const cols = columns.map(([n, data_type, nullable, hints]) => [n, { name: n, data_type, nullable, ...hints }]);
+  return { name, columns: Object.fromEntries(cols), ...rest };
+}
+const ROW_KEY = { unique: true, row_key: true };
+const DLT_TABLES = {
+  _dlt_version: dltTable(
+    '_dlt_version',
+    [
+      ['version', 'bigint', false],
+      ['engine_version', 'bigint', false],
+      ['inserted_at', 'timestamp', false],
+      ['schema_name', 'text', false],
+      ['version_hash', 'text', false],
+      ['schema', 'text', false],
+    ],
+    { write_disposition: 'skip', resource: '_dlt_version', description: 'Created by DLT. Tracks schema updates' },
+  ),
+  _dlt_loads: dltTable(
+    '_dlt_loads',
+    [
+      ['load_id', 'text', false, { precision: 64 }],
+      ['schema_name', 'text', true],
+      ['status', 'bigint', false],
+      ['inserted_at', 'timestamp', false],
+      ['schema_version_hash', 'text', true],
+    ],
+    { write_disposition: 'skip', resource: '_dlt_loads', description: 'Created by DLT. Tracks completed loads' },
+  ),
+  _dlt_pipeline_state: dltTable(
+    '_dlt_pipeline_state',
+    [
+      ['version', 'bigint', false],
+      ['engine_version', 'bigint', false],
+      ['pipeline_name', 'text', false],
+      ['state', 'text', false],
+      ['created_at', 'timestamp', false],
+      ['version_hash', 'text', true],
+      ['_dlt_load_id', 'text', false, { precision: 64 }],
+      ['_dlt_id', 'text', false, ROW_KEY],
+    ],
+    {
+      write_disposition: 'append',
+      file_format: 'preferred',
+      resource: '_dlt_pipeline_state',
+      'x-normalizer': { 'seen-data': true },
+    },
+  ),
+};
+const newDltSchema = (name: string): DltSchema => ({
+  version: 0,
+  version_hash: '',
+  engine_version: SCHEMA_ENGINE_VERSION,
+  name,
+  tables: { _dlt_version: DLT_TABLES._dlt_version, _dlt_loads: DLT_TABLES._dlt_loads },
+  settings: {
+    detections: ['iso_timestamp'],
+    default_hints: {
+      not_null: ['_dlt_id', '_dlt_root_id', '_dlt_parent_id', '_dlt_list_idx', '_dlt_load_id'],
+      parent_key: ['_dlt_parent_id'],
+      root_key: ['_dlt_root_id'],
+      unique: ['_dlt_id'],
+      row_key: ['_dlt_id'],
+    },
+  },
+  normalizers: { names: 'snake_case', json: { module: 'dlt.common.normalizers.json.relational' } },
+  previous_hashes: [],
+});
+
+/** dlt's `generate_version_hash`: SHA3-256 of the sorted-key JSON (no version fields), then names in column order. */
+export function schemaVersionHash(schema: DltSchema): string {
+  const { version, version_hash, imported_version_hash, previous_hashes, ...content } = schema;
+  const hash = createHash('sha3-256').update(sortedJson(content));
+  for (const table of Object.keys(content.tables).sort()) {
+    hash.update(table);
+    for (const column of Object.keys(content.tables[table]!.columns ?? {})) hash.update(column);
+  }
+  return hash.digest('base64');
+}
+
+/** The newest stored version of the pipeline's schema (dlt reads it the same way), or null. */
+async function readStoredSchema(dest: Destination, plan: Plan): Promise<DltSchema | null> {
+  const rows = await dest
+    .rows(
+      `SELECT version, schema FROM ${dest.table('_dlt_version')} WHERE schema_name = $name
+       ORDER BY inserted_at DESC, version DESC LIMIT 1`,
+      { name: plan.schemaName },
+    )
+    .catch(orNoTable);
+  if (!rows[0]) return null;
+  try {
+    const text = String(rows[0].schema);
+    const json = /^[A-Za-z0-9+/]+=*$/.test(text) ? inflateSync(Buffer.from(text, 'base64')).toString('utf8') : text;
+    const schema = JSON.parse(json) as DltSchema;
+    if (typeof schema.tables !== 'object' || schema.tables === null) throw new Error('it has no "tables"');
+    return schema;
+  } catch (e) {
+    throw new FlightError(
+      `the stored schema of pipeline "${plan.schemaName}" (${plan.dataset}._dlt_version, version ${rows[0].version}) ` +
+        `can't be read: ${errorText(e)}. Delete that row to fall back to the version before it.`,
+    );
+  }
+}
+const orNoTable = (e: unknown) => (/does not exist/i.test(errorText(e)) ? [] : Promise.reject(e));
+
+/** The pipeline's tables as this run starts: the stored schema's, with their columns as they stand. */
+interface Owned {
+  stored: DltSchema | null;
+  /** The configured table and its child tables (what this run may touch). */
+  schema: Schema;
+  /** Tables in the dataset the pipeline doesn't own: this run must not create any of them. */
+  foreign: Set<string>;
+}
+async function readOwnedSchema(dest: Destination, plan: Plan): Promise<Owned> {
+  const stored = await readStoredSchema(dest, plan);
+  const physical = new Map<string, Map<string, string>>();
   const found = await dest.rows(
     `SELECT table_name, column_name, data_type FROM information_schema.columns
-     WHERE table_catalog = $db AND table_schema = $dataset AND (table_name = $table OR starts_with(table_name, $prefix))
-     ORDER BY length(table_name), table_name, ordinal_position`,
-    { db: plan.database, dataset: plan.dataset, table: plan.table, prefix: `${plan.table}__` },
+     WHERE table_catalog = $db AND table_schema = $dataset ORDER BY table_name, ordinal_position`,
+    { db: plan.database, dataset: plan.dataset },
   );
-  const schema: Schema = new Map();
   for (const r of found as { table_name: string; column_name: string; data_type: string }[]) {
-    let t = schema.get(r.table_name);
-    if (!t)
-      schema.set(
-        r.table_name,
-        (t = {
-          name: r.table_name,
-          parent: r.table_name === plan.table ? null : (parentOf(r.table_name, schema) ?? plan.table),
-          columns: new Map(),
-        }),
-      );
-    t.columns.set(r.column_name, { type: fromSqlType(r.data_type), stored: true, exactInDouble: false });
+    if (!physical.has(r.table_name)) physical.set(r.table_name, new Map());
+    physical.get(r.table_name)!.set(r.column_name, r.data_type);
   }
-  return schema;
+  const tables: Record<string, Pick<DltTable, 'parent' | 'columns'>> = stored
+    ? stored.tables
+    : await adoptLegacyTables(dest, plan, physical);
+  const inChain = (name: string): boolean => {
+    for (let t: string | undefined = name, hops = 0; t !== undefined && hops < 1000; t = tables[t]?.parent, hops++)
+      if (t === plan.table) return true;
+    return false;
+  };
+  const schema: Schema = new Map();
+  for (const name of [plan.table, ...Object.keys(tables).filter((t) => t !== plan.table && inChain(t))]) {
+    const columns = new Map<string, ColumnInfo>();
+    for (const c of Object.values(tables[name]?.columns ?? {})) {
+      const type = DATA_TYPES.has(c.data_type ?? '') ? (c.data_type as DataType) : 'other';
+      columns.set(c.name, { type, stored: false, exactInDouble: false, ...(c.variant ? { variant: true } : {}) });
+    }
+    for (const [column, sql] of physical.get(name) ?? [])
+      // as they stand: the destination's type decides
+      columns.set(column, { ...columns.get(column), ...fromSqlType(sql), stored: true, exactInDouble: false });
+    if (columns.size > 0)
+      schema.set(name, { name, parent: name === plan.table ? null : tables[name]!.parent!, columns });
+  }
+  const foreign = new Set([...physical.keys()].filter((t) => !(t in tables) && t !== plan.table));
+  return { stored, schema, foreign };
 }
-/** The longest table already seen that prefixes this child table's name. */
-const parentOf = (name: string, schema: Schema) =>
-  [...schema.keys()].filter((t) => name.startsWith(`${t}__`)).sort((a, b) => b.length - a.length)[0] ?? null;
+const DATA_TYPES = new Set(Object.keys(SQL_TYPES));
+
+/**
+ * A dataset an earlier version of this port loaded has no `_dlt_version`: once, its child tables are
+ * recognised by their rows, each of whose `_dlt_parent_id` must be a row of the parent (an empty table
+ * by its dlt columns), never by the name alone.
+ */
+async function adoptLegacyTables(dest: Destination, plan: Plan, physical: Map<string, Map<string, string>>) {
+  const tables: Record<string, Pick<DltTable, 'parent' | 'columns'>> = {};
+  const loaded = await dest
+    .rows(`SELECT 1 FROM ${dest.table('_dlt_loads')} WHERE schema_name = $name LIMIT 1`, { name: plan.schemaName })
+    .catch(orNoTable);
+  if (loaded.length === 0 || !physical.has(plan.table)) return tables;
+  tables[plan.table] = { columns: {} };
+  const candidates = [...physical.keys()]
+    .filter((t) => t.startsWith(`${plan.table}__`))
+    .sort((a, b) => a.length - b.length);
+  for (const name of candidates) {
+    const parent = Object.keys(tables)
+      .filter((p) => name.startsWith(`${p}__`))
+      .sort((a, b) => b.length - a.length)[0]!;
+    if (!['_dlt_parent_id', '_dlt_list_idx', '_dlt_id'].every((c) => physical.get(name)!.has(c))) continue;
+    const [check] = await dest.rows(
+      `SELECT count(*) AS rows, count(*) FILTER (WHERE p._dlt_id IS NULL) AS orphans
+       FROM ${dest.table(name)} AS c LEFT JOIN ${dest.table(parent)} AS p ON p._dlt_id = c._dlt_parent_id`,
+    );
+    if (Number(check?.orphans) === 0) tables[name] = { parent, columns: {} };
+  }
+  return tables;
+}
+
+/** The stored schema with this run's tables and columns in it; the same object when nothing changed. */
+function evolveStoredSchema(previous: DltSchema | null, schema: Schema, plan: Plan): DltSchema {
+  const next: DltSchema = structuredClone(previous ?? newDltSchema(plan.schemaName));
+  const rules = rowRules(plan);
+  for (const t of schema.values()) {
+    const root = t.parent === null;
+    const entry = (next.tables[t.name] ??= root ? { columns: {} } : { name: t.name, columns: {}, parent: t.parent! });
+    if (root) {
+      if (plan.disposition === 'merge') entry['x-merge-strategy'] = plan.mergeStrategy;
+      else delete entry['x-merge-strategy'];
+      Object.assign(entry, { write_disposition: plan.disposition, name: t.name, resource: t.name });
+    }
+    entry['x-normalizer'] = { 'seen-data': true };
+    for (const [name, info] of t.columns) {
+      if (info.type === 'other') continue;
+      const column = (entry.columns[name] ??= { name, data_type: info.type, nullable: true });
+      Object.assign(column, columnHints(name, root, info, plan));
+    }
+  }
+  next.tables._dlt_pipeline_state ??= DLT_TABLES._dlt_pipeline_state;
+  const json = next.normalizers as { json: { config?: { propagation?: { tables?: Record<string, object> } } } };
+  if (rules.rootIds)
+    (((json.json.config ??= {}).propagation ??= {}).tables ??= {})[plan.table] = { _dlt_id: '_dlt_root_id' };
+  const hash = schemaVersionHash(next);
+  if (previous && hash === previous.version_hash) return previous;
+  if (previous) next.previous_hashes = [previous.version_hash, ...(previous.previous_hashes ?? [])].slice(0, 10);
+  return Object.assign(next, { version: (previous?.version ?? 0) + 1, version_hash: hash });
+}
+
+/** dlt's hints of a column: its own columns' keys, the primary key, the delete marker, variants, scd2's. */
+function columnHints(name: string, root: boolean, info: ColumnInfo, plan: Plan): Partial<DltColumn> {
+  const rules = rowRules(plan);
+  switch (name) {
+    case '_dlt_id':
+      if (root && rules.validity) return { nullable: false, 'x-row-version': true, unique: false, row_key: false };
+      return { nullable: false, unique: true, row_key: true };
+    case '_dlt_load_id':
+    case '_dlt_list_idx':
+      return { nullable: false };
+    case '_dlt_parent_id':
+      return { nullable: false, parent_key: true };
+    case '_dlt_root_id':
+      return { nullable: false, root_key: true };
+    case '_dlt_valid_from':
+    case '_dlt_valid_to':
+      if (root && rules.validity)
+        return { nullable: true, [name === '_dlt_valid_from' ? 'x-valid-from' : 'x-valid-to']: true };
+  }
+  const key = root && plan.disposition === 'merge' && plan.primaryKey.includes(name);
+  return {
+    ...(info.variant ? { variant: true } : {}),
+    ...(key ? { nullable: false } : {}),
+    primary_key: key || undefined, // a key no longer configured loses its hint
+    hard_delete: (root && name === plan.deleteColumn) || undefined,
+  };
+}
+
+/** Writes a new `_dlt_version` row when the schema changed (inside the load's transaction). */
+async function saveStoredSchema(dest: Destination, schema: DltSchema, previous: DltSchema | null): Promise<void> {
+  if (schema === previous) return;
+  const table = dest.table('_dlt_version');
+  await dest.run(`CREATE TABLE IF NOT EXISTS ${table} (version BIGINT NOT NULL, engine_version BIGINT NOT NULL,
+    inserted_at TIMESTAMPTZ NOT NULL, schema_name VARCHAR NOT NULL, version_hash VARCHAR NOT NULL, schema VARCHAR NOT NULL)`);
+  await dest.run(`INSERT INTO ${table} VALUES ($version, $engine, now(), $name, $hash, $schema)`, {
+    version: schema.version,
+    engine: schema.engine_version,
+    name: schema.name,
+    hash: schema.version_hash,
+    schema: JSON.stringify(schema),
+  });
+}
 
 // ─── Load: one transaction ─────────────────────
 // Everything a load changes (new tables and columns, the rows, _dlt_loads, state, the ledger row)
@@ -1574,11 +1889,14 @@ export class Loader {
   private readonly disposition: Plan['disposition'];
   private readonly dest: Destination;
   private readonly plan: Plan;
-  constructor(dest: Destination, plan: Plan, schema: Schema) {
-    [this.dest, this.plan] = [dest, plan];
+  private readonly stored: DltSchema | null;
+  constructor(dest: Destination, plan: Plan, owned: Owned) {
+    [this.dest, this.plan, this.stored] = [dest, plan, owned.stored];
     this.disposition = plan.disposition;
-    for (const t of schema.values())
-      this.known.set(dest.table(t.name), new Map([...t.columns].map(([n, c]) => [n, c.type])));
+    for (const t of owned.schema.values()) {
+      const standing = [...t.columns].filter(([, c]) => c.stored).map(([n, c]): [string, ColumnType] => [n, c.type]);
+      if (standing.length > 0) this.known.set(dest.table(t.name), new Map(standing));
+    }
   }
 
   /** Inside the transaction runFlight opened. */
@@ -1630,7 +1948,9 @@ export class Loader {
       await this.dest.run(`DROP TABLE ${STAGE}`);
     }
     for (const stage of this.stages.values()) await this.dest.run(`DROP TABLE ${stage}`);
-    await recordLoad(this.dest, pkg, this.plan.schemaName);
+    const schema = evolveStoredSchema(this.stored, pkg.schema, this.plan);
+    await saveStoredSchema(this.dest, schema, this.stored);
+    await recordLoad(this.dest, pkg, schema);
     await beforeCommit(this.counts);
     await this.dest.run('COMMIT');
   }
@@ -1831,17 +2151,15 @@ function loadInstant(loadId: string): string {
 }
 
 /** dlt's `_dlt_loads` row: status 0 marks the load complete, in the same transaction as its data. */
-async function recordLoad(dest: Destination, pkg: LoadPackage, schemaName: string): Promise<void> {
+async function recordLoad(dest: Destination, pkg: LoadPackage, schema: DltSchema): Promise<void> {
   const loads = dest.table('_dlt_loads');
   await dest.run(
     `CREATE TABLE IF NOT EXISTS ${loads} (load_id VARCHAR NOT NULL, schema_name VARCHAR, status BIGINT NOT NULL, inserted_at TIMESTAMPTZ NOT NULL, schema_version_hash VARCHAR)`,
   );
-  const shape = [...pkg.schema.values()].map((t) => [t.name, [...t.columns].map(([n, c]) => [n, c.type])]);
-  const hash = createHash('sha256').update(JSON.stringify(shape)).digest('base64');
   await dest.run(`INSERT INTO ${loads} VALUES ($id, $schema, 0, now(), $hash)`, {
     id: pkg.loadId,
-    schema: schemaName,
-    hash,
+    schema: schema.name,
+    hash: schema.version_hash,
   });
 }
 
@@ -2178,14 +2496,15 @@ export async function runFlight({
     say(step, 'running', { effect: `table:${target}` });
     await dest.run('BEGIN TRANSACTION'); // state and schema are read in the load's own transaction
     const state = await loadState(dest, plan);
-    const schema = await readSchema(dest, plan);
-    loader = new Loader(dest, plan, schema);
+    const owned = await readOwnedSchema(dest, plan);
+    loader = new Loader(dest, plan, owned);
     await loader.begin();
     const extractor = new Extractor(
       plan,
-      schema,
+      owned.schema,
       {
         loadId,
+        foreign: owned.foreign,
         dir: workDir,
         batchRows: config.BATCH_ROWS,
         maxNesting: config.MAX_TABLE_NESTING,

@@ -191,6 +191,12 @@ test(`SIGKILL at ${LOOPS} random moments during extract and load: the next run s
       String(r.id),
     );
     for (const id of inTable) assert.ok(loads.includes(id), `loop ${k}: rows of load ${id} belong to a committed load`);
+    const dangling = await query(
+      db,
+      `SELECT l.load_id FROM flights_demo_dlt._dlt_loads AS l
+       WHERE NOT EXISTS (SELECT 1 FROM flights_demo_dlt._dlt_version AS v WHERE v.version_hash = l.schema_version_hash)`,
+    );
+    assert.deepEqual(dangling, [], `loop ${k}: every load names a stored schema version (_dlt_version)`);
 
     // No staging tables, no stale working folders.
     const tables = await tableNames(db);
@@ -199,6 +205,7 @@ test(`SIGKILL at ${LOOPS} random moments during extract and load: the next run s
       [
         'flights_demo_dlt._dlt_loads',
         'flights_demo_dlt._dlt_pipeline_state',
+        'flights_demo_dlt._dlt_version',
         'flights_demo_dlt.t',
         'flights_demo_dlt.t__items',
         'main.dlt_ingest_runs',

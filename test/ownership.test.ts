@@ -26,6 +26,46 @@ async function ok(dir: string, rows: SourceRow[], env: Env = {}): Promise<RunSum
 const sql = (dir: string, text: string): Promise<Row[]> => query(dbFile(dir), text);
 const exec = (dir: string, text: string): Promise<Row[]> => query(dbFile(dir), text, { write: true });
 
+describe('replace touches only the tables the pipeline owns', () => {
+  test('hand-made t__backup and t__notes, and another pipeline whose TABLE_NAME is t__archive, keep their rows', async (t) => {
+    const dir = await tempDir(t);
+    await ok(dir, [{ id: 1, tags: ['a'] }], { WRITE_DISPOSITION: 'replace' });
+    await exec(
+      dir,
+      `CREATE TABLE ${DS}.t__backup AS SELECT * FROM ${DS}.t; CREATE TABLE ${DS}.t__notes (note VARCHAR);
+                     INSERT INTO ${DS}.t__notes VALUES ('keep me')`,
+    );
+    await ok(dir, [{ id: 9, items: [1, 2] }], {
+      TABLE_NAME: 't__archive',
+      PIPELINE_NAME: 'other',
+      WRITE_DISPOSITION: 'append',
+    });
+
+    await ok(dir, [{ id: 2, tags: ['b', 'c'] }], { WRITE_DISPOSITION: 'replace' });
+
+    assert.deepEqual(await sql(dir, `SELECT id FROM ${DS}.t`), [{ id: 2n }]);
+    assert.deepEqual(await sql(dir, `SELECT value FROM ${DS}.t__tags ORDER BY value`), [
+      { value: 'b' },
+      { value: 'c' },
+    ]);
+    assert.deepEqual(await sql(dir, `SELECT id FROM ${DS}.t__backup`), [{ id: 1n }]);
+    assert.deepEqual(await sql(dir, `SELECT note FROM ${DS}.t__notes`), [{ note: 'keep me' }]);
+    assert.deepEqual(await sql(dir, `SELECT id FROM ${DS}.t__archive`), [{ id: 9n }]);
+    assert.deepEqual(await sql(dir, `SELECT count(*) AS n FROM ${DS}.t__archive__items`), [{ n: 2n }]);
+  });
+
+  test('a run that would create a child table where a table it does not own stands fails, naming it; nothing changes', async (t) => {
+    const dir = await tempDir(t);
+    await ok(dir, [{ id: 1 }]);
+    await exec(dir, `CREATE TABLE ${DS}.t__notes (note VARCHAR); INSERT INTO ${DS}.t__notes VALUES ('mine')`);
+    const failed = await run(dir, [{ id: 2, notes: ['x'] }]);
+    assert.equal(failed.status, 'failed');
+    assert.match(failed.error ?? '', /t__notes.*exists.*not.*(own|schema)/i);
+    assert.deepEqual(await sql(dir, `SELECT * FROM ${DS}.t__notes`), [{ note: 'mine' }]);
+    assert.deepEqual(await sql(dir, `SELECT id FROM ${DS}.t`), [{ id: 1n }]);
+  });
+});
+
 describe('merge finds child rows only through its own tables and keys', () => {
   test('upsert with a nested primary key (owner__id): each key keeps its own id and children', async (t) => {
     const dir = await tempDir(t);
@@ -70,6 +110,19 @@ describe('merge finds child rows only through its own tables and keys', () => {
       { value: 'b' },
       { value: 'c' },
     ]);
+  });
+
+  test("an upsert on t re-sending id=1 keeps the rows of pipeline t__x's child table t__x__items", async (t) => {
+    const dir = await tempDir(t);
+    const other = { TABLE_NAME: 't__x', PIPELINE_NAME: 'other', MERGE_STRATEGY: 'upsert' };
+    await ok(dir, [{ id: 1, items: [1, 2] }], other);
+    await ok(dir, [{ id: 1, tags: ['a'] }], { MERGE_STRATEGY: 'upsert' });
+    await ok(dir, [{ id: 1, tags: ['b'] }], { MERGE_STRATEGY: 'upsert' });
+    assert.deepEqual(await sql(dir, `SELECT value FROM ${DS}.t__x__items ORDER BY value`), [
+      { value: 1n },
+      { value: 2n },
+    ]);
+    assert.deepEqual(await sql(dir, `SELECT value FROM ${DS}.t__tags`), [{ value: 'b' }]);
   });
 
   test('delete-insert: duplicates carrying the same _dlt_id (rows copied from a dlt table) load their children once', async (t) => {
