@@ -33,7 +33,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DuckDBConnection, DuckDBInstance, listValue, type DuckDBValue } from '@duckdb/node-api';
 import * as arrow from 'apache-arrow';
-import { Agent, interceptors, request } from 'undici';
+import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
 
 // ─── Knobs ───────────────────────────
@@ -44,7 +44,7 @@ import { z } from 'zod';
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const identifier = z.string().regex(IDENTIFIER, 'must be a letter or _ followed by letters, digits or _');
 const RESERVED_NAMES = {
-  catalog: new Set(['main', 'temp', 'system', 'memory']),
+  catalog: new Set(['main', 'temp', 'system', 'memory', 'information_schema', 'pg_catalog']),
   schema: new Set(['information_schema', 'pg_catalog']),
 };
 const REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/; // no `.` or `..`: it goes into a URL path
@@ -99,7 +99,7 @@ export const ConfigSchema = z.object({
   DESTINATION_DATABASE: knob(
     identifier.refine(
       (n) => !RESERVED_NAMES.catalog.has(n.toLowerCase()),
-      'is a name DuckDB keeps for itself (main, temp, system, memory)',
+      'is a name DuckDB keeps for itself (main, temp, system, memory, information_schema, pg_catalog)',
     ),
     'flights_demo',
     'MotherDuck database, or the local file name (<name>.duckdb); every table is addressed as <database>.<dataset>.<table>.',
@@ -163,7 +163,12 @@ export const ConfigSchema = z.object({
     'Demo source: comma-separated owner/name repositories to fetch.',
   ),
   GITHUB_API_URL: knob(
-    z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+    z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .refine(
+        (url) => !/^[a-z]+:\/\/[^/?#]*@/i.test(url),
+        'has a user name or password in it, which is never sent (and would be printed); put the token in GITHUB_TOKEN',
+      ),
     'https://api.github.com',
     'Demo source: GitHub API base URL (GitHub Enterprise, or a local stand-in).',
   ),
@@ -239,7 +244,7 @@ export function parseConfig(rawEnv: Env): { config: Config } | { problems: strin
     ? []
     : result.error.issues.map((issue) => {
         const key = String(issue.path[0]) as ConfigKey;
-        const shown = knobInfo(key).secret ? '(secret)' : JSON.stringify(env[key]?.trim() ?? '');
+        const shown = knobInfo(key).secret ? '(secret)' : JSON.stringify(hideUrlCredentials(env[key]?.trim() ?? ''));
         return `${key}=${shown} ${issue.message}`;
       });
   if (env.GITHUB_TOKEN_ALIASES)
@@ -361,8 +366,13 @@ function redactor(secrets: (string | undefined)[]): (text: string) => string {
   const known = secrets.filter((s): s is string => !!s && s.length >= 4);
   // and anything shaped like a JWT (MotherDuck tokens are), in case an error quotes part of one
   return (text) =>
-    known.reduce((t, s) => t.split(s).join('***'), text).replace(/eyJ[\w-]{8,}\.[\w-]+\.?[\w-]*/g, '***');
+    hideUrlCredentials(known.reduce((t, s) => t.split(s).join('***'), text)).replace(
+      /eyJ[\w-]{8,}\.[\w-]+\.?[\w-]*/g,
+      '***',
+    );
 }
+/** `https://user:password@host/` → `https://***@host/`: a URL's credentials are never printed. */
+const hideUrlCredentials = (text: string) => text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1***@');
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -390,7 +400,8 @@ export interface SourceContext {
   /** Report fetch progress: one `@flight-run extract running done=.. total=..` line. */
   progress(done: number, total?: number, effect?: string): void;
 }
-export type Source = (ctx: SourceContext) => Iterable<Row> | AsyncIterable<Row>;
+export type Rows = Iterable<Row> | AsyncIterable<Row>;
+export type Source = (ctx: SourceContext) => Rows | Promise<Rows>;
 
 const GitHubRepo = z.object({
   stargazers_count: z.number(),
@@ -489,12 +500,21 @@ function createHttpClient(config: Config, redact: (t: string) => string): HttpCl
   let waitedS = 0; // shared by all requests of the run: HTTP_MAX_WAIT_S bounds the run, not a request
 
   async function attempt(url: string): Promise<unknown> {
-    const res = await request(url, {
-      dispatcher,
-      headers,
-      signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), closing.signal]),
-    });
-    const text = await readCapped(res.body, MAX_RESPONSE_BYTES);
+    // A timer of our own, not AbortSignal.any([AbortSignal.timeout()]): Node may garbage-collect the
+    // timeout signal inside a composite before it fires, and a trickling body then never times out.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new DOMException('timed out', 'TimeoutError')), timeoutMs);
+    const stop = () => abort.abort(closing.signal.reason);
+    closing.signal.addEventListener('abort', stop, { once: true });
+    let res: Dispatcher.ResponseData;
+    let text: string;
+    try {
+      res = await request(url, { dispatcher, headers, signal: abort.signal });
+      text = await readCapped(res.body, MAX_RESPONSE_BYTES);
+    } finally {
+      clearTimeout(timer);
+      closing.signal.removeEventListener('abort', stop);
+    }
     const h = (name: string) => [res.headers[name]].flat()[0];
     if (res.statusCode >= 200 && res.statusCode < 300) {
       try {
@@ -677,13 +697,13 @@ function decimalFits(precision: number, scale: number): Narrow {
   };
 }
 /** A column type found in the destination (as information_schema spells it), as ours. */
-function fromSqlType(sql: string): Pick<ColumnInfo, 'type' | 'narrow'> {
+function fromSqlType(sql: string): Pick<ColumnInfo, 'type' | 'narrow' | 'sql'> {
   const ours = FROM_SQL.get(sql);
   if (ours) return { type: ours };
   const narrow = NARROW[sql];
-  if (narrow) return { type: narrow[0], narrow: narrow[1] };
+  if (narrow) return { type: narrow[0], narrow: narrow[1], sql };
   const decimal = /^DECIMAL\((\d+),(\d+)\)$/.exec(sql);
-  if (decimal) return { type: 'decimal', narrow: decimalFits(Number(decimal[1]), Number(decimal[2])) };
+  if (decimal) return { type: 'decimal', narrow: decimalFits(Number(decimal[1]), Number(decimal[2])), sql };
   return { type: 'other' };
 }
 
@@ -696,6 +716,8 @@ export interface ColumnInfo {
   variant?: boolean;
   /** A hand-made column of a narrower type than ours (INTEGER, REAL, TIMESTAMP, DECIMAL(p,s)): what fits it. */
   narrow?: Narrow;
+  /** ...and its SQL type, which staging tables take too (so a value is never cast through a wider type). */
+  sql?: string;
 }
 /** A column this run adds. */
 const newColumn = (type: DataType, variant = false): ColumnInfo => ({
@@ -1032,7 +1054,65 @@ class ColumnBuffer {
 }
 
 /** JSON text of a value for a json column; BigInts keep their digits. */
-const jsonText = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+const jsonText = (v: unknown) => toJson(v, false);
+const bigintAsText = (_k: string, x: unknown) => (typeof x === 'bigint' ? x.toString() : x);
+
+/**
+ * JSON text, keys sorted at every level when asked; BigInts keep their digits. JSON.stringify recurses
+ * and overflows the stack a few thousand levels down, so deeper data is written with an explicit stack.
+ */
+function toJson(value: unknown, sortKeys: boolean): string {
+  try {
+    return sortKeys ? JSON.stringify(value, sortedReplacer) : JSON.stringify(value, bigintAsText);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+  }
+  const out: string[] = [];
+  const open = new Set<object>(); // the objects being written, to refuse a cycle as JSON.stringify does
+  const todo: ({ text: string; leave?: object } | { value: unknown })[] = [{ value }];
+  const later = (parts: typeof todo) => {
+    for (let i = parts.length - 1; i >= 0; i--) todo.push(parts[i]!);
+  };
+  while (todo.length > 0) {
+    const task = todo.pop()!;
+    if ('text' in task) {
+      out.push(task.text);
+      if (task.leave) open.delete(task.leave);
+      continue;
+    }
+    const v = task.value;
+    const nested = Array.isArray(v) || (isRecord(v) && typeof v.toJSON !== 'function');
+    if (!nested) {
+      out.push(JSON.stringify(v, bigintAsText) ?? 'null');
+      continue;
+    }
+    if (open.has(v)) throw new TypeError('Converting circular structure to JSON');
+    open.add(v);
+    const parts: typeof todo = [];
+    if (Array.isArray(v)) {
+      v.forEach((x: unknown, i) =>
+        parts.push({ text: i > 0 ? ',' : '' }, { value: typeof x === 'function' ? null : (x ?? null) }),
+      );
+      later([{ text: '[' }, ...parts, { text: ']', leave: v }]);
+    } else {
+      const keys = Object.keys(v).filter((k) => v[k] !== undefined && typeof v[k] !== 'function');
+      for (const [i, k] of (sortKeys ? keys.sort() : keys).entries())
+        parts.push({ text: `${i > 0 ? ',' : ''}${JSON.stringify(k)}:` }, { value: v[k] });
+      later([{ text: '{' }, ...parts, { text: '}', leave: v }]);
+    }
+  }
+  return out.join('');
+}
+const sortedReplacer = (_k: string, v: unknown) =>
+  typeof v === 'bigint'
+    ? v.toString()
+    : isRecord(v)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, v[k]]),
+        )
+      : v;
 
 /** One batch as an Arrow IPC stream, the form parquet-wasm reads. */
 function batchToIpc(columns: [string, arrow.Data][], rows: number, constants: [string, string][]): Uint8Array {
@@ -1494,13 +1574,20 @@ export interface Destination {
   table(name: string): string;
   run(sql: string, params?: Record<string, DuckDBValue>): Promise<number>;
   rows(sql: string, params?: Record<string, DuckDBValue>): Promise<Record<string, unknown>[]>;
+  /** Stops the statement DuckDB is running (it fails with an interrupt error); the next one runs normally. */
+  interrupt(): void;
   close(): void;
 }
 
 const LOCKED = /Could not set lock|Conflicting lock/i;
 const heldInProcess = new Set<string>(); // DuckDB's file lock is per process; this covers runs in one process
 
-async function openDestination(plan: Plan, config: Config, readOnly = false): Promise<Destination> {
+async function openDestination(
+  plan: Plan,
+  config: Config,
+  readOnly = false,
+  signal?: AbortSignal,
+): Promise<Destination> {
   let instance: DuckDBInstance;
   let release = () => {};
   const path = plan.databasePath;
@@ -1520,9 +1607,12 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
       throw new FlightError(`could not connect to MotherDuck: ${errorText(e)}`);
     }
   } else {
-    ({ instance, release } = await openLocked(path, config.LOCK_TIMEOUT_S, {
-      memory_limit: config.DUCKDB_MEMORY_LIMIT,
-    }));
+    ({ instance, release } = await openLocked(
+      path,
+      config.LOCK_TIMEOUT_S,
+      { memory_limit: config.DUCKDB_MEMORY_LIMIT },
+      signal,
+    ));
   }
   let conn: DuckDBConnection | undefined;
   const close = () => {
@@ -1539,8 +1629,10 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
       table: (name) => `${q(plan.database)}.${q(plan.dataset)}.${q(name)}`,
       run: async (sql, params) => (await c.run(sql, params)).rowsChanged,
       rows: async (sql, params) => (await c.runAndReadAll(sql, params)).getRowObjectsJS(),
+      interrupt: () => c.interrupt(),
       close,
     };
+    await dest.run(`SET TimeZone = 'UTC'`); // a hand-made TIMESTAMP (no zone) column holds UTC
     if (path === null && !readOnly) await dest.run(`CREATE DATABASE IF NOT EXISTS ${q(plan.database)}`);
     return dest;
   } catch (e) {
@@ -1550,7 +1642,7 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
 }
 
 /** Opens the local file, waiting up to LOCK_TIMEOUT_S while another run holds it; `release` on close. */
-async function openLocked(path: string, timeoutS: number, options: Record<string, string>) {
+async function openLocked(path: string, timeoutS: number, options: Record<string, string>, signal?: AbortSignal) {
   let key: string; // the file's real path: one file reached through a symlink is still one file
   try {
     mkdirSync(dirname(path), { recursive: true });
@@ -1574,7 +1666,8 @@ async function openLocked(path: string, timeoutS: number, options: Record<string
     }
     if (Date.now() >= deadline)
       throw new FlightError(`another run holds the database ${path}; waited ${timeoutS}s (LOCK_TIMEOUT_S). ${held}`);
-    await sleep(Math.min(250, Math.max(10, deadline - Date.now())));
+    await sleep(Math.min(250, Math.max(10, deadline - Date.now())), signal);
+    if (signal?.aborted) throw cancelledError(signal.reason);
   }
 }
 
@@ -1962,6 +2055,7 @@ export class Loader {
   }
 
   private async loadFile(table: TableSchema, path: string): Promise<void> {
+    if (this.closed) return; // queued before the run failed: the working folder goes with the run
     try {
       const root = table.parent === null;
       let stage = this.stages.get(table.name);
@@ -2001,17 +2095,18 @@ export class Loader {
     );
     const known = this.known.get(target);
     const temp = target.startsWith('temp.') ? 'TEMP ' : '';
+    const sqlType = (name: string, type: DataType) => table.columns.get(name)?.sql ?? SQL_TYPES[type];
     if (!known) {
       if (wanted.length === 0) return;
       await this.dest.run(
-        `CREATE ${temp}TABLE ${target} (${wanted.map(([n, t]) => `${q(n)} ${SQL_TYPES[t]}`).join(', ')})`,
+        `CREATE ${temp}TABLE ${target} (${wanted.map(([n, t]) => `${q(n)} ${sqlType(n, t)}`).join(', ')})`,
       );
       this.known.set(target, new Map(wanted));
       return;
     }
     for (const [name, type] of wanted) {
       const has = known.get(name);
-      if (has === undefined) await this.dest.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${SQL_TYPES[type]}`);
+      if (has === undefined) await this.dest.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${sqlType(name, type)}`);
       else if (has === 'bigint' && type === 'double')
         await this.dest.run(`ALTER TABLE ${target} ALTER COLUMN ${q(name)} TYPE DOUBLE`);
       else continue;
@@ -2173,19 +2268,7 @@ const STATE_ENGINE_VERSION = 4;
 export type PipelineState = Record<string, unknown> & { _state_version?: number; _version_hash?: string };
 
 /** JSON with keys sorted at every level: the stable text that version and row hashes are made of. */
-export function sortedJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    typeof v === 'bigint'
-      ? v.toString()
-      : isRecord(v)
-        ? Object.fromEntries(
-            Object.keys(v)
-              .sort()
-              .map((k) => [k, v[k]]),
-          )
-        : v,
-  );
-}
+export const sortedJson = (value: unknown): string => toJson(value, true);
 /** dlt's digest128: base64 of a SHAKE-128 digest, padding stripped. */
 const digest128 = (text: string, bytes: number) =>
   createHash('shake128', { outputLength: bytes }).update(text).digest('base64').replace(/=+$/, '');
@@ -2207,17 +2290,26 @@ function stateVersionHash(state: PipelineState): string {
 async function loadState(dest: Destination, plan: Plan): Promise<PipelineState> {
   const stored = await dest
     .rows(
-      `SELECT s.state FROM ${dest.table('_dlt_pipeline_state')} AS s JOIN ${dest.table('_dlt_loads')} AS l ON l.load_id = s._dlt_load_id
+      `SELECT s.version, s.state FROM ${dest.table('_dlt_pipeline_state')} AS s
+       JOIN ${dest.table('_dlt_loads')} AS l ON l.load_id = s._dlt_load_id
        WHERE s.pipeline_name = $pipeline AND l.status = 0 ORDER BY l.load_id DESC LIMIT 1`,
       { pipeline: plan.schemaName },
     )
-    .catch((e: unknown) => {
-      if (/does not exist/i.test(errorText(e))) return [];
-      throw e;
-    });
-  const state: PipelineState = stored[0]
-    ? decodeState(String(stored[0].state))
-    : { _state_version: 0, _state_engine_version: STATE_ENGINE_VERSION };
+    .catch(orNoTable);
+  let state: PipelineState = { _state_version: 0, _state_engine_version: STATE_ENGINE_VERSION };
+  if (stored[0]) {
+    const { version } = stored[0];
+    try {
+      state = decodeState(String(stored[0].state));
+    } catch (e) {
+      const table = `${plan.database}.${plan.dataset}._dlt_pipeline_state`;
+      throw new FlightError(
+        `the pipeline state of "${plan.schemaName}" in ${table} (version ${version}) can't be decoded ` +
+          `(${errorText(e)}). To reset it, and restart its incremental cursors from their initial values, delete ` +
+          `it: DELETE FROM ${table} WHERE pipeline_name = '${plan.schemaName}' AND version = ${version}`,
+      );
+    }
+  }
   Object.assign(state, {
     pipeline_name: plan.schemaName,
     dataset_name: plan.dataset,
@@ -2392,6 +2484,12 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Where a live progress line goes; defaults to stderr when it is a terminal, else nowhere. */
   terminal?: { write(text: string): unknown } | null;
+  /**
+   * Cancels the run when it aborts (main aborts it on SIGTERM / SIGINT): requests and DuckDB's statement
+   * stop, everything rolls back, the ledger records `cancelled by <reason>`. A source blocked in code that
+   * ignores the cancel is left behind.
+   */
+  signal?: AbortSignal;
 }
 export interface RunSummary {
   status: 'succeeded' | 'failed';
@@ -2406,6 +2504,21 @@ export interface RunSummary {
   error?: string;
 }
 
+/** A run its caller cancelled (main: on SIGTERM / SIGINT) fails with this. */
+const cancelledError = (reason: unknown) =>
+  new FlightError(typeof reason === 'string' ? `cancelled by ${reason}` : `cancelled (${errorText(reason)})`);
+
+/** `work`, or a cancellation as soon as `signal` aborts (a source may be stuck where nothing can stop it). */
+function orCancelled<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelledError(signal.reason));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** dlt's load id: the start time in seconds, with microseconds (fixed width, so ids sort as text). */
 const newLoadId = () => ((performance.timeOrigin + performance.now()) / 1000).toFixed(6);
 
@@ -2415,6 +2528,7 @@ export async function runFlight({
   source = githubRepoRows,
   log = (line) => console.log(line),
   terminal = process.stderr.isTTY ? process.stderr : null,
+  signal,
 }: RunOptions): Promise<RunSummary> {
   const started = Date.now();
   const seconds = () => Math.round(Date.now() - started) / 1000;
@@ -2485,10 +2599,20 @@ export async function runFlight({
   let loader: Loader | undefined;
   let writer: ParquetWriter | undefined;
   let ended = false; // a failed run's stray requests report no more progress
+  const onCancel = () => {
+    ended = true;
+    void http.close().catch(() => {}); // waits and requests end at once
+    dest?.interrupt(); // so does the statement DuckDB is running
+  };
+  signal?.addEventListener('abort', onCancel, { once: true });
+  const cancelled = () => {
+    if (signal?.aborted) throw cancelledError(signal.reason);
+  };
   try {
     say(step, 'running', { effect: plan.databasePath ? `file:${plan.databasePath}` : `md:${plan.database}` });
     prepareWorkDir(workDir);
-    dest = await openDestination(plan, config);
+    dest = await openDestination(plan, config, false, signal);
+    cancelled();
     await ensureLedger(dest, plan);
     say(step, 'ok');
 
@@ -2521,7 +2645,10 @@ export async function runFlight({
       getJson: http.getJson,
       progress: (done, total, effect) => ended || say('extract', 'running', { done, total, effect }),
     };
-    await pump(source(ctx), extractor, loader, meter);
+    await orCancelled(
+      sourceRows(source(ctx)).then((rows) => pump(rows, extractor, loader!, meter)),
+      signal,
+    );
     const pkg = await extractor.finish();
     const extracted = pkg.tables.get(plan.table)?.rows ?? 0;
     say(step, 'ok', { rows: extracted, files: [...pkg.tables.values()].reduce((n, t) => n + t.files.length, 0) });
@@ -2531,6 +2658,7 @@ export async function runFlight({
     await loader.finish(pkg, async (counts) => {
       const rows = counts.get(plan.table) ?? 0;
       const perTable = [...counts].map(([t, n]) => `${t}=${n}`).join(', ') || 'no rows';
+      cancelled(); // the last moment a cancel can still undo the run
       await saveState(dest!, plan, state, loadId);
       await writeLedger(
         dest!,
@@ -2548,12 +2676,14 @@ export async function runFlight({
     say(step, 'ok', { rows: summary.rowsLoaded, effect: `table:${target}` });
     say('ledger', 'ok', { effect: `table:${plan.database}.main.${plan.ledger}`, status: 'succeeded' });
     Object.assign(summary, { status: 'succeeded', exitCode: 0 });
-  } catch (e) {
+  } catch (failure) {
     ended = true;
+    // whatever failed once the run was cancelled (an aborted request, an interrupted statement), the cancel is why
+    const e = signal?.aborted ? cancelledError(signal.reason) : failure;
     await writer?.close(); // no file finishing now may reach the loader
     await loader?.abort();
     await dest?.run('ROLLBACK').catch(() => {}); // nothing of the run stays (an error if it never began: fine)
-    if (e instanceof LoadError) step = 'load';
+    if (failure instanceof LoadError) step = 'load';
     summary.error = redact(errorText(e));
     say(step, 'failed', { error: oneLine(summary.error) });
     if (dest) {
@@ -2566,6 +2696,7 @@ export async function runFlight({
       }
     }
   } finally {
+    signal?.removeEventListener('abort', onCancel);
     meter.stop();
     await writer?.close();
     await http.close().catch(() => {});
@@ -2618,28 +2749,42 @@ function progressMeter(terminal: { write(text: string): unknown } | null) {
  * are taken up and the next handed over, so Parquet writing and loading run while the next batch is
  * built; keepUp waits when either falls behind.
  */
-async function pump(
-  rows: Iterable<Row> | AsyncIterable<Row>,
-  extractor: Extractor,
-  loader: Loader,
-  counter: { rows: number },
-): Promise<void> {
+async function pump(rows: Rows, extractor: Extractor, loader: Loader, counter: { rows: number }): Promise<void> {
   const turn = async () => {
     await new Promise(setImmediate);
     await extractor.keepUp();
     await loader.keepUp();
   };
-  if (Symbol.iterator in rows) {
-    for (const row of rows) {
-      extractor.add(row);
-      if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
+  try {
+    if (Symbol.iterator in rows) {
+      for (const row of rows) {
+        extractor.add(row);
+        if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
+      }
+    } else {
+      for await (const row of rows) {
+        extractor.add(row);
+        if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
+      }
     }
-  } else {
-    for await (const row of rows) {
-      extractor.add(row);
-      if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
-    }
+  } catch (e) {
+    if (!(e instanceof RangeError && /call stack/i.test(e.message))) throw e;
+    throw new FlightError(
+      `source row ${counter.rows + 1} is nested too deeply to process (${e.message}); ` +
+        `flatten it in the source, or make it shallower`,
+    );
   }
+}
+
+/** What a source returned, checked: rows as an array, a generator or an async generator, or a Promise of them. */
+async function sourceRows(returned: Rows | Promise<Rows>): Promise<Rows> {
+  const rows: unknown = await returned;
+  if (typeof rows === 'object' && rows !== null && (Symbol.iterator in rows || Symbol.asyncIterator in rows))
+    return rows as Rows;
+  const got = rows === null ? 'null' : typeof rows === 'object' ? 'an object that is not iterable' : typeof rows;
+  throw new FlightError(
+    `a source must return its rows as an array, a generator or an async generator (or a Promise of an array), got ${got}`,
+  );
 }
 
 /** The working folder for this run's loader files; fails before the destination is touched. */
@@ -2695,9 +2840,44 @@ async function main(argv: string[]): Promise<number> {
   }
   const cron = blankToUndefined(process.env.SCHEDULE_CRON) as string | undefined;
   if (cron && !('problems' in parseConfig(process.env))) return runOnSchedule(cron, process.env);
-  const summary = await runFlight({ env: process.env });
+  const cancel = cancelOnSignals();
+  const summary = await runFlight({ env: process.env, signal: cancel.signal });
   printSummary(summary);
-  return summary.exitCode;
+  cancel.dispose();
+  const code = (summary.status === 'failed' && cancel.exitCode()) || summary.exitCode;
+  if (cancel.signal.aborted) process.exit(code); // a source the cancel left behind must not keep the process alive
+  return code;
+}
+
+/**
+ * SIGTERM and SIGINT (a scheduler's stop, a Flight's cancel, Ctrl-C) abort `signal`: the run stops, rolls
+ * back and records `cancelled by SIGTERM`, and the process exits 143 (SIGINT: 130). A second signal exits
+ * at once, without waiting for the rollback (DuckDB's write-ahead log keeps the file whole either way).
+ */
+export function cancelOnSignals(
+  exit: (code: number) => void = (code) => process.exit(code),
+  onFirst?: (name: string) => void,
+) {
+  const controller = new AbortController();
+  const codes = { SIGINT: 130, SIGTERM: 143 };
+  let received: keyof typeof codes | undefined;
+  const on = (name: keyof typeof codes) => () => {
+    if (received) {
+      console.error(`${name} again: exiting now, without waiting for the rollback`);
+      return exit(codes[name]);
+    }
+    received = name;
+    onFirst?.(name);
+    controller.abort(name);
+  };
+  const [onInt, onTerm] = [on('SIGINT'), on('SIGTERM')];
+  process.on('SIGINT', onInt).on('SIGTERM', onTerm);
+  return {
+    signal: controller.signal,
+    /** 128 + the number of the signal received, if one was. */
+    exitCode: () => (received ? codes[received] : undefined),
+    dispose: () => void process.off('SIGINT', onInt).off('SIGTERM', onTerm),
+  };
 }
 
 // Status: what `dlt pipeline info` shows, read from the destination.
@@ -2718,14 +2898,23 @@ async function showStatus(env: Env): Promise<number> {
     return 1;
   }
   try {
-    const orNone = (e: unknown) => (/does not exist/i.test(errorText(e)) ? [] : Promise.reject(e));
-    const runs = await dest
-      .rows(
-        `SELECT run_at, status, rows_loaded, round(duration_s, 2) AS duration_s, destination_table AS "table", left(error, 120) AS error
-             FROM ${ledgerName(plan)} WHERE pipeline_name = $p ORDER BY run_at DESC LIMIT 10`,
-        { p: parsed.config.PIPELINE_NAME },
-      )
-      .catch(orNone);
+    // A ledger the Python Flight left has only its first five columns: the others show empty.
+    const ledgerColumns = await dest.rows(
+      `SELECT column_name FROM information_schema.columns
+       WHERE table_catalog = $db AND table_schema = 'main' AND table_name = $ledger`,
+      { db: plan.database, ledger: plan.ledger },
+    );
+    const has = new Set(ledgerColumns.map((c) => String(c.column_name)));
+    const pick = (column: keyof LedgerEntry, expr: string = q(column), as: string = column) =>
+      `${has.has(column) ? expr : 'NULL'} AS ${q(as)}`;
+    const runs = has.size
+      ? await dest.rows(
+          `SELECT run_at, ${pick('status')}, ${pick('rows_loaded')}, ${pick('duration_s', 'round(duration_s, 2)')},
+                  destination_table AS "table", ${pick('error', 'left(error, 120)')}
+           FROM ${ledgerName(plan)} WHERE pipeline_name = $p ORDER BY run_at DESC LIMIT 10`,
+          { p: parsed.config.PIPELINE_NAME },
+        )
+      : [];
     const tables = await dest.rows(
       `SELECT table_name FROM information_schema.tables WHERE table_catalog = $db AND table_schema = $ds ORDER BY table_name`,
       { db: plan.database, ds: plan.dataset },
@@ -2839,42 +3028,47 @@ export function nextCronTime(cron: Cron, after: Date): Date {
 export interface ScheduleOptions {
   /** The clock, in ms since the epoch (tests shift it). */
   now?: () => number;
-  /** One run; default runFlight with the given env. */
-  run?: () => Promise<RunSummary>;
+  /** One run, cancelled by `signal`; default runFlight with the given env. */
+  run?: (signal: AbortSignal) => Promise<RunSummary>;
   log?: (line: string) => void;
 }
+/** Runs at each tick until SIGTERM / SIGINT: 0 when it came between runs, 143 / 130 when it cancelled one. */
 export async function runOnSchedule(expression: string, env: Env, options: ScheduleOptions = {}): Promise<number> {
-  const { now = Date.now, run = () => runFlight({ env }), log = (line: string) => console.log(line) } = options;
+  const { now = Date.now, run = (signal) => runFlight({ env, signal }), log = (line) => console.log(line) } = options;
   const cron = parseCron(expression);
-  let stopping = false;
   let wake = () => {};
-  const stop = (signal: string) => {
+  const cancel = cancelOnSignals(undefined, (signal) => {
     log(formatEvent('@schedule', 'stopping', { signal }));
-    stopping = true;
     wake();
-  };
-  const onInt = () => stop('SIGINT');
-  const onTerm = () => stop('SIGTERM');
-  process.on('SIGINT', onInt).on('SIGTERM', onTerm);
+  });
   try {
-    while (!stopping) {
+    while (!cancel.signal.aborted) {
       const next = nextCronTime(cron, new Date(now()));
       log(formatEvent('@schedule', 'waiting', { cron: expression, next: next.toISOString() }));
-      while (!stopping && now() < next.getTime()) {
+      while (!cancel.signal.aborted && now() < next.getTime()) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(next.getTime() - now(), 60_000));
           wake = () => (clearTimeout(timer), resolve());
         });
       }
-      if (stopping) break;
-      printSummary(await run()); // a signal now lets this run finish; the loop then ends
+      if (cancel.signal.aborted) break;
+      const summary = await run(cancel.signal); // a signal now cancels this run; the loop then ends
+      printSummary(summary);
+      if (cancel.signal.aborted && summary.status === 'failed') return cancel.exitCode()!;
     }
   } finally {
-    process.off('SIGINT', onInt).off('SIGTERM', onTerm);
+    cancel.dispose();
   }
   return 0;
 }
 
 const invokedDirectly =
   process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-if (invokedDirectly) process.exitCode = await main(process.argv.slice(2));
+if (invokedDirectly)
+  process.exitCode = await main(process.argv.slice(2)).catch((e: unknown) => {
+    // a known condition is one line; only a bug shows its stack
+    console.error(
+      e instanceof FlightError ? e.message : `unexpected error (a bug: please report it): ${(e as Error)?.stack ?? e}`,
+    );
+    return 1;
+  });

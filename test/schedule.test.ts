@@ -1,5 +1,5 @@
 // SCHEDULE_CRON: 5-field UTC cron (parseCron / nextCronTime), the scheduler loop (runOnSchedule:
-// one run per tick, never two at once, SIGINT/SIGTERM let the current run finish), and the CLI.
+// one run per tick, never two at once, SIGINT/SIGTERM cancel the current run or stop the wait), and the CLI.
 import { test, describe, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -335,7 +335,7 @@ describe('runOnSchedule', { timeout: 20_000 }, () => {
     assert.deepEqual(signalCounts(), listeners);
   });
 
-  test('SIGTERM during a run lets it finish, uses its summary, then returns 0 without another run', async (t) => {
+  test('SIGTERM during a run cancels it (the run gets an aborted signal); a run that ends well anyway is used, 0, no other run', async (t) => {
     const console_ = captureConsole(t);
     const listeners = signalCounts();
     const tick = Date.UTC(2030, 0, 1, 0, 0);
@@ -352,9 +352,10 @@ describe('runOnSchedule', { timeout: 20_000 }, () => {
       {
         now: () => Date.now() + offset,
         log: () => {},
-        run: async () => {
+        run: async (signal) => {
           calls++;
           process.emit('SIGTERM');
+          assert.equal(signal.aborted, true, 'the run is told to stop');
           await sleep(300);
           runFinished = true;
           runEndedAt = performance.now();
@@ -378,6 +379,35 @@ describe('runOnSchedule', { timeout: 20_000 }, () => {
     // And nothing is scheduled behind our back: the clock passes more ticks, still one call.
     await sleep(200);
     assert.equal(calls, 1);
+  });
+
+  test('SIGINT during a run that stops on it: returns 130 with the cancelled summary, no other run', async (t) => {
+    const console_ = captureConsole(t);
+    const listeners = signalCounts();
+    const offset = Date.UTC(2030, 0, 1, 0, 0) - 50 - Date.now();
+    let calls = 0;
+    let finished = false;
+    stopAfter(t, () => finished);
+    const code = await runOnSchedule(
+      '* * * * *',
+      {},
+      {
+        now: () => Date.now() + offset,
+        log: () => {},
+        run: async (signal) => {
+          calls++;
+          process.emit('SIGINT');
+          return { ...summary(0), status: 'failed', exitCode: 1, error: `cancelled by ${signal.reason}` };
+        },
+      },
+    ).finally(() => (finished = true));
+    assert.equal(code, 130);
+    assert.equal(calls, 1);
+    assert.ok(
+      console_.some((l) => l.includes('cancelled by SIGINT')),
+      console_.join('\n'),
+    );
+    assert.deepEqual(signalCounts(), listeners);
   });
 
   test('an invalid expression is rejected before anything listens or runs', async () => {
