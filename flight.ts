@@ -228,11 +228,22 @@ function withSecretAliases(env: Env): Env {
   const out = { ...env };
   if (!blankToUndefined(out.MOTHERDUCK_TOKEN)) out.MOTHERDUCK_TOKEN = env.motherduck_token;
   if (!blankToUndefined(out.GITHUB_TOKEN)) {
-    const aliases = Object.keys(env).filter((k) => k.endsWith('_GITHUB_TOKEN') && blankToUndefined(env[k]));
+    const aliases = secretAliases(env, 'GITHUB_TOKEN');
     if (aliases.length === 1) out.GITHUB_TOKEN = env[aliases[0]!];
     if (aliases.length > 1) out.GITHUB_TOKEN_ALIASES = aliases.join(', ');
   }
   return out;
+}
+const secretAliases = (env: Env, name: string) =>
+  Object.keys(env).filter((k) => k.endsWith(`_${name}`) && blankToUndefined(env[k]));
+/** A source's secret: `name`, or the one Flight secret `<secret>_<name>`; several of those are an error. */
+function secretFrom(env: Env, name: string): string | undefined {
+  const own = blankToUndefined(env[name]) as string | undefined;
+  if (own) return own;
+  const aliases = secretAliases(env, name);
+  if (aliases.length > 1)
+    throw new FlightError(`several secrets provide ${name} (${aliases.join(', ')}); set ${name} to choose one`);
+  return aliases[0] === undefined ? undefined : (blankToUndefined(env[aliases[0]]) as string);
 }
 
 /** Validates the whole config at once; every problem names its key and the offending value. */
@@ -362,14 +373,20 @@ export function formatEvent(step: string, status: string, fields: Fields = {}): 
 }
 
 /** Secrets never leave the process: every line and stored error passes through this. */
-function redactor(secrets: (string | undefined)[]): (text: string) => string {
-  const known = secrets.filter((s): s is string => !!s && s.length >= 4);
+function redactor(secrets: (string | undefined)[]) {
+  const known: string[] = [];
+  const add = (secret: string | undefined) => {
+    if (secret && secret.length >= 4 && !known.includes(secret)) known.push(secret);
+    known.sort((a, b) => b.length - a.length); // a secret inside a longer one: the longer goes first
+  };
+  secrets.forEach(add);
   // and anything shaped like a JWT (MotherDuck tokens are), in case an error quotes part of one
-  return (text) =>
+  const redact = (text: string) =>
     hideUrlCredentials(known.reduce((t, s) => t.split(s).join('***'), text)).replace(
       /eyJ[\w-]{8,}\.[\w-]+\.?[\w-]*/g,
       '***',
     );
+  return Object.assign(redact, { add });
 }
 /** `https://user:password@host/` → `https://***@host/`: a URL's credentials are never printed. */
 const hideUrlCredentials = (text: string) => text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1***@');
@@ -395,13 +412,26 @@ export interface SourceContext {
   state: Record<string, unknown>;
   /** A cursor over a field that only grows (e.g. updated_at), remembered between runs; see `Incremental`. */
   incremental<T extends Cursor>(cursorPath: string, options?: IncrementalOptions<T>): Incremental<T>;
-  /** JSON GET with timeouts, retries, rate-limit handling and a size cap; fails with a clear message. */
-  getJson(url: string, what: string): Promise<unknown>;
+  /**
+   * JSON GET with timeouts, retries, rate-limit handling and a size cap; fails with a clear message naming
+   * `what`. Options: `headers`, query `params`, `auth` (bearer, api_key, basic: sent to the URL's origin only).
+   */
+  getJson(url: string, what: string, options?: RequestOptions): Promise<unknown>;
+  /** The pages of a REST endpoint, each as its list of records (paginator declared or detected; see Paginator). */
+  pages(url: string, what: string, options?: PageOptions): AsyncGenerator<Row[]>;
+  /** A secret from the environment: `name`, or one Flight secret `<secret>_<name>`; redacted from all output. */
+  secret(name: string): string | undefined;
   /** Report fetch progress: one `@flight-run extract running done=.. total=..` line. */
   progress(done: number, total?: number, effect?: string): void;
 }
 export type Rows = Iterable<Row> | AsyncIterable<Row>;
 export type Source = (ctx: SourceContext) => Rows | Promise<Rows>;
+
+/** GitHub's media type and API version, and the token when there is one (sent to the API's origin only). */
+const gitHubRequest = (config: Config): RequestOptions => ({
+  headers: { accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' },
+  auth: config.GITHUB_TOKEN ? { type: 'bearer', token: config.GITHUB_TOKEN } : undefined,
+});
 
 const GitHubRepo = z.object({
   stargazers_count: z.number(),
@@ -420,7 +450,7 @@ export async function* githubRepoRows(ctx: SourceContext): AsyncGenerator<Row> {
   ctx.progress(0, repos.length, effect);
   const fetchRepo = async (repo: string) => {
     const what = `GitHub repo ${repo}`;
-    const parsed = GitHubRepo.safeParse(await ctx.getJson(`${base}/repos/${repo}`, what));
+    const parsed = GitHubRepo.safeParse(await ctx.getJson(`${base}/repos/${repo}`, what, gitHubRequest(ctx.config)));
     if (!parsed.success)
       throw new FlightError(
         `${what}: unexpected response shape (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
@@ -463,10 +493,34 @@ async function* inOrder<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   }
 }
 
-// HTTP: undici with keep-alive, redirects followed, retries bounded by count and by total wait.
+// ─── HTTP and REST: what sources call ──────────────────────────────────────
+// undici with keep-alive; redirects followed here, so credentials never go to another origin; retries
+// bounded by count and by the run's total wait; REST pages with dlt's paginators. Every credential a
+// request carries is redacted from every line, error and ledger row.
+
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+const MAX_REDIRECTS = 5;
 const RETRYABLE_NETWORK =
   /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_(SOCKET|CLOSED|CONNECT_TIMEOUT|HEADERS_TIMEOUT|BODY_TIMEOUT)|terminated|other side closed|TimeoutError|AbortError/i;
+
+/** Credentials of a request: sent only to the origin of the URL asked for, never after a redirect elsewhere. */
+export type Auth =
+  | { type: 'bearer'; token: string | undefined }
+  | { type: 'api_key'; name: string; key: string | undefined; location?: 'header' | 'query' }
+  | { type: 'basic'; username: string; password: string | undefined };
+export type Params = Record<string, string | number | boolean | null | undefined>;
+export interface RequestOptions {
+  headers?: Record<string, string>;
+  /** Query parameters added to the URL (null and undefined ones are left out). */
+  params?: Params;
+  auth?: Auth;
+}
+export interface JsonResponse {
+  body: unknown;
+  headers: Record<string, string | string[] | undefined>;
+  /** Where the body came from, after redirects. */
+  url: string;
+}
 
 class RetryableError extends Error {
   readonly waitS?: number;
@@ -476,12 +530,39 @@ class RetryableError extends Error {
   }
 }
 
+/** The origin credentials belong to, when it isn't the URL's own (the later pages of an endpoint). */
+type Internal = { authOrigin?: string };
 interface HttpClient {
-  getJson(url: string, what: string): Promise<unknown>;
+  get(url: string, what: string, options?: RequestOptions & Internal): Promise<JsonResponse>;
   close(): Promise<void>;
 }
 
-function createHttpClient(config: Config, redact: (t: string) => string): HttpClient {
+const withParams = (url: string, params: Params = {}) => {
+  const u = new URL(url);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) u.searchParams.set(k, String(v));
+  return u.href;
+};
+
+/** The headers and URL that carry `auth`; its secret values are handed to `secret` for redaction. */
+function applyAuth(url: string, auth: Auth | undefined, secret: (value: string) => void) {
+  const headers: Record<string, string> = {};
+  if (!auth) return { url, headers };
+  const need = (value: string | undefined, what: string) => {
+    if (!value) throw new FlightError(`the ${auth.type} auth of this request has no ${what} (is its secret set?)`);
+    secret(value);
+    return value;
+  };
+  if (auth.type === 'bearer') headers.authorization = `Bearer ${need(auth.token, 'token')}`;
+  else if (auth.type === 'basic') {
+    const pair = `${auth.username}:${need(auth.password, 'password')}`;
+    headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
+    secret(Buffer.from(pair).toString('base64'));
+  } else if (auth.location === 'query') url = withParams(url, { [auth.name]: need(auth.key, 'key') });
+  else headers[auth.name.toLowerCase()] = need(auth.key, 'key');
+  return { url, headers };
+}
+
+function createHttpClient(config: Config, redact: (t: string) => string, secret: (value: string) => void): HttpClient {
   const timeoutMs = config.HTTP_TIMEOUT_S * 1000;
   const closing = new AbortController(); // a run that ended (or failed) stops its requests and backoff waits at once
   const agent = new Agent({
@@ -490,96 +571,111 @@ function createHttpClient(config: Config, redact: (t: string) => string): HttpCl
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
-  const dispatcher = agent.compose(interceptors.redirect({ maxRedirections: 5 }));
-  const headers: Record<string, string> = {
-    accept: 'application/vnd.github+json',
-    'x-github-api-version': '2022-11-28',
-    'user-agent': 'flight-dlt-ingest (+https://motherduck.com)',
-  };
-  if (config.GITHUB_TOKEN) headers.authorization = `Bearer ${config.GITHUB_TOKEN}`;
+  const base = { accept: 'application/json', 'user-agent': 'flight-dlt-ingest (+https://motherduck.com)' };
   let waitedS = 0; // shared by all requests of the run: HTTP_MAX_WAIT_S bounds the run, not a request
 
-  async function attempt(url: string): Promise<unknown> {
+  /** One exchange: the response's status, headers and text, with our own timeout. */
+  async function exchange(url: string, headers: Record<string, string>) {
     // A timer of our own, not AbortSignal.any([AbortSignal.timeout()]): Node may garbage-collect the
     // timeout signal inside a composite before it fires, and a trickling body then never times out.
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new DOMException('timed out', 'TimeoutError')), timeoutMs);
     const stop = () => abort.abort(closing.signal.reason);
     closing.signal.addEventListener('abort', stop, { once: true });
-    let res: Dispatcher.ResponseData;
-    let text: string;
     try {
-      res = await request(url, { dispatcher, headers, signal: abort.signal });
-      text = await readCapped(res.body, MAX_RESPONSE_BYTES);
+      const res = await request(url, { dispatcher: agent, headers, signal: abort.signal });
+      return { status: res.statusCode, headers: res.headers, text: await readCapped(res.body, MAX_RESPONSE_BYTES) };
     } finally {
       clearTimeout(timer);
       closing.signal.removeEventListener('abort', stop);
     }
-    const h = (name: string) => [res.headers[name]].flat()[0];
-    if (res.statusCode >= 200 && res.statusCode < 300) {
-      try {
-        return JSON.parse(text);
-      } catch {
-        throw new RetryableError(
-          `answered ${res.statusCode} with a body that is not JSON (content-type ${h('content-type') ?? 'none'}, starts ${JSON.stringify(redact(text).slice(0, 60))})`,
-        );
+  }
+
+  async function attempt(url: string, options: RequestOptions & Internal): Promise<JsonResponse> {
+    const first = withParams(url, options.params);
+    const origin = options.authOrigin ?? new URL(first).origin;
+    const signed =
+      new URL(first).origin === origin ? applyAuth(first, options.auth, secret) : { url: first, headers: {} };
+    let at = signed.url;
+    for (let hops = 0; ; hops++) {
+      // credentials go to the origin asked for only: a redirect elsewhere loses them
+      const own = new URL(at).origin === origin ? signed.headers : {};
+      const res = await exchange(at, { ...base, ...options.headers, ...own });
+      const h = (name: string) => [res.headers[name]].flat()[0];
+      const location = h('location');
+      if (res.status >= 300 && res.status < 400 && location && hops < MAX_REDIRECTS) {
+        at = new URL(location, at).href;
+        continue;
       }
+      if (res.status >= 200 && res.status < 300) {
+        try {
+          return { body: JSON.parse(res.text), headers: res.headers, url: at };
+        } catch {
+          throw new RetryableError(
+            `answered ${res.status} with a body that is not JSON (content-type ${h('content-type') ?? 'none'}, ` +
+              `starts ${JSON.stringify(redact(res.text).slice(0, 60))})`,
+          );
+        }
+      }
+      throw failureOf(res.status, h, `answered HTTP ${res.status}${jsonMessage(redact(res.text))}`, at, options);
     }
-    const detail = `answered HTTP ${res.statusCode}${jsonMessage(redact(text))}`; // redacted before it is cut short
-    if (res.statusCode >= 300 && res.statusCode < 400)
-      throw new FlightError(`${detail}: too many redirects (more than 5), or a redirect without a Location`);
+  }
+
+  /** What a non-2xx answer means: a retry (after how long), or a failure with a hint. */
+  function failureOf(
+    status: number,
+    h: (name: string) => string | undefined,
+    detail: string,
+    url: string,
+    options: RequestOptions,
+  ) {
+    const gitHub = new URL(url).origin === new URL(config.GITHUB_API_URL).origin;
+    if (status >= 300 && status < 400)
+      return new FlightError(`${detail}: too many redirects (more than ${MAX_REDIRECTS}), or one without a Location`);
     const retryAfter = Number(h('retry-after'));
-    if (
-      Number.isFinite(retryAfter) &&
-      retryAfter >= 0 &&
-      (res.statusCode === 429 || res.statusCode === 403 || res.statusCode >= 500)
-    )
-      throw new RetryableError(`${detail} with Retry-After ${retryAfter}s (secondary rate limit)`, retryAfter);
-    if ((res.statusCode === 403 || res.statusCode === 429) && h('x-ratelimit-remaining') === '0') {
+    if (Number.isFinite(retryAfter) && retryAfter >= 0 && (status === 429 || status === 403 || status >= 500))
+      return new RetryableError(`${detail} with Retry-After ${retryAfter}s (secondary rate limit)`, retryAfter);
+    if ((status === 403 || status === 429) && h('x-ratelimit-remaining') === '0') {
       const reset = Number(h('x-ratelimit-reset'));
       const waitS = Number.isFinite(reset) ? Math.max(0, reset - Date.now() / 1000) : undefined;
       const when = Number.isFinite(reset) ? `; it resets at ${new Date(reset * 1000).toISOString()}` : '';
-      throw new RetryableError(
-        `${detail}: GitHub rate limit exhausted${when}; set GITHUB_TOKEN for a higher limit`,
-        waitS,
-      );
+      const hint = gitHub && !options.auth ? '; set GITHUB_TOKEN for a higher limit' : '';
+      return new RetryableError(`${detail}: rate limit exhausted${when}${hint}`, waitS);
     }
-    if (res.statusCode === 429 || res.statusCode >= 500) throw new RetryableError(detail);
-    throw new FlightError(
-      detail +
-        (res.statusCode === 404
-          ? ' (not found: check the name, or the token can not see it)'
-          : res.statusCode === 401
-            ? ' (bad credentials: check GITHUB_TOKEN)'
-            : ''),
-    );
+    if (status === 429 || status >= 500) return new RetryableError(detail);
+    const credentials = gitHub && !options.auth ? 'GITHUB_TOKEN' : 'the credentials of this request';
+    if (status === 404)
+      return new FlightError(`${detail} (not found: check the name, or ${credentials} can not see it)`);
+    if (status === 401) return new FlightError(`${detail} (bad credentials: check ${credentials})`);
+    return new FlightError(detail);
   }
 
-  async function getJson(url: string, what: string): Promise<unknown> {
+  async function get(url: string, what: string, options: RequestOptions & Internal = {}): Promise<JsonResponse> {
+    const shown = () => redact(withParams(url, options.params));
     for (let tries = 0; ; tries++) {
       let failure: RetryableError;
       try {
-        return await attempt(url);
+        return await attempt(url, options);
       } catch (e) {
-        if (e instanceof FlightError) throw new FlightError(redact(`${what}: ${e.message} (GET ${url})`));
+        if (e instanceof FlightError) throw new FlightError(redact(`${what}: ${e.message} (GET ${shown()})`));
         if (e instanceof RetryableError) failure = e;
         else if (RETRYABLE_NETWORK.test(`${(e as { code?: string }).code ?? ''} ${(e as Error).name} ${errorText(e)}`))
           failure = new RetryableError(`network error: ${errorText(e)}`);
-        else if (/redirect/i.test(errorText(e)))
-          throw new FlightError(redact(`${what}: too many redirects (more than 5: a redirect loop?) (GET ${url})`));
-        else throw new FlightError(redact(`${what}: ${errorText(e)} (GET ${url})`));
+        else throw new FlightError(redact(`${what}: ${errorText(e)} (GET ${shown()})`));
       }
       const waitS = failure.waitS ?? Math.min(30, 0.5 * 2 ** tries) * (0.75 + Math.random() / 2);
       if (tries >= config.HTTP_MAX_RETRIES)
         throw new FlightError(
           redact(
-            `${what}: gave up after ${tries + 1} attempt${tries ? 's' : ''} (HTTP_MAX_RETRIES=${config.HTTP_MAX_RETRIES}); last: ${failure.message} (GET ${url})`,
+            `${what}: gave up after ${tries + 1} attempt${tries ? 's' : ''} (HTTP_MAX_RETRIES=${config.HTTP_MAX_RETRIES}); ` +
+              `last: ${failure.message} (GET ${shown()})`,
           ),
         );
       if (waitedS + waitS > config.HTTP_MAX_WAIT_S)
         throw new FlightError(
           redact(
-            `${what}: ${failure.message}; waiting ${waitS.toFixed(1)}s more would exceed HTTP_MAX_WAIT_S=${config.HTTP_MAX_WAIT_S} (GET ${url})`,
+            `${what}: ${failure.message}; waiting ${waitS.toFixed(1)}s more would exceed ` +
+              `HTTP_MAX_WAIT_S=${config.HTTP_MAX_WAIT_S} (GET ${shown()})`,
           ),
         );
       waitedS += waitS;
@@ -587,7 +683,7 @@ function createHttpClient(config: Config, redact: (t: string) => string): HttpCl
     }
   }
   return {
-    getJson,
+    get,
     close: () => (closing.abort(), agent.destroy()),
   };
 }
@@ -611,6 +707,133 @@ const jsonMessage = (text: string) => {
     return '';
   }
 };
+
+// REST pages. A paginator says how to reach the next page, as dlt's do; undeclared, it is detected from
+// the first page (dlt's order): a `Link: <…>; rel="next"` header, else a next URL in the body, else one page.
+export type Paginator =
+  | 'auto'
+  | { type: 'link_header' }
+  /** `path`: where the body holds the next page's URL (`next`, `links.next`, `_links.next.href`). */
+  | { type: 'next_url'; path: string }
+  /** The body's `path` holds a cursor, sent back as query parameter `param`; stops when it is empty. */
+  | { type: 'cursor'; path: string; param: string }
+  /** `offset` / `limit` query parameters; stops at a short page, or at `totalPath`'s count. */
+  | { type: 'offset'; limit: number; offsetParam?: string; limitParam?: string; totalPath?: string }
+  /** `page` query parameter from `start` (1); stops at an empty page, or at `totalPath`'s page count. */
+  | { type: 'page_number'; param?: string; start?: number; totalPath?: string }
+  | { type: 'single_page' };
+export interface PageOptions extends RequestOptions {
+  paginator?: Paginator;
+  /** Where a page's records are: a dotted path (`data.items`); default the page when it is a list, else the
+   * list among its fields named like records (`data`, `items`, `results`, …), else the least nested list. */
+  records?: string;
+  /** Stop after this many pages. */
+  maxPages?: number;
+}
+
+const RECORD_KEYS = new Set(['data', 'items', 'results', 'entries', 'records', 'rows', 'entities', 'payload']);
+const at = (body: unknown, path: string): unknown =>
+  path.split('.').reduce<unknown>((v, key) => (isRecord(v) ? v[key] : undefined), body);
+
+/** The records of a page: at `path`, or found as dlt's detector finds them. */
+function recordsOf(body: unknown, path: string | undefined, what: string): Row[] {
+  const found = path !== undefined ? at(body, path) : Array.isArray(body) ? body : findRecords(body);
+  if (Array.isArray(found)) return found as Row[];
+  if (path !== undefined || found !== undefined)
+    throw new FlightError(`${what}: no list of records at "${path ?? '(detected)'}" in the response`);
+  return body === null || body === undefined ? [] : [body as Row]; // a single object is one record
+}
+function findRecords(body: unknown): unknown[] | undefined {
+  const lists: [string, unknown[]][] = [];
+  const walk = (v: unknown, depth: number) => {
+    if (!isRecord(v) || depth > 2) return;
+    for (const [k, x] of Object.entries(v)) Array.isArray(x) ? lists.push([k, x]) : walk(x, depth + 1);
+  };
+  walk(body, 0);
+  return (lists.find(([k]) => RECORD_KEYS.has(k.toLowerCase())) ?? lists[0])?.[1];
+}
+
+/** The URL of the `rel="next"` link of a Link header. */
+function linkNext(header: string | string[] | undefined): string | undefined {
+  for (const part of [header]
+    .flat()
+    .join(',')
+    .split(/,(?=\s*<)/)) {
+    const m = /<([^>]*)>\s*;(.*)/.exec(part);
+    if (m && /\brel\s*=\s*"?([^"]*\s)?next(\s[^"]*)?"?/i.test(m[2]!)) return m[1];
+  }
+  return undefined;
+}
+/** The path of a next-page URL in a body (`next`, or `next.href` / `next.url`), at any depth. */
+function findNextPath(body: unknown, path = ''): string | undefined {
+  if (!isRecord(body)) return undefined;
+  for (const [k, v] of Object.entries(body)) {
+    const here = path ? `${path}.${k}` : k;
+    if (k.toLowerCase() === 'next') {
+      if (typeof v === 'string') return here;
+      for (const inner of ['href', 'url']) if (isRecord(v) && typeof v[inner] === 'string') return `${here}.${inner}`;
+    }
+    const deeper = findNextPath(v, here);
+    if (deeper) return deeper;
+  }
+  return undefined;
+}
+
+/** The pages of an endpoint, each as its list of records. */
+async function* pagesOf(http: HttpClient, url: string, what: string, options: PageOptions = {}): AsyncGenerator<Row[]> {
+  let paginator = options.paginator ?? 'auto';
+  let params: Params = { ...options.params };
+  let offset = 0;
+  let page = paginator !== 'auto' && paginator.type === 'page_number' ? (paginator.start ?? 1) : 1;
+  if (paginator !== 'auto' && paginator.type === 'offset')
+    Object.assign(params, {
+      [paginator.offsetParam ?? 'offset']: 0,
+      [paginator.limitParam ?? 'limit']: paginator.limit,
+    });
+  if (paginator !== 'auto' && paginator.type === 'page_number') params[paginator.param ?? 'page'] = page;
+  let next: string | undefined = url;
+  for (let n = 1; next !== undefined && n <= (options.maxPages ?? Infinity); n++) {
+    const res = await http.get(next, `${what} page ${n}`, { ...options, params, authOrigin: new URL(url).origin });
+    const records = recordsOf(res.body, options.records, `${what} page ${n}`);
+    yield records;
+    if (paginator === 'auto') {
+      const nextPath = linkNext(res.headers.link) ? undefined : findNextPath(res.body);
+      paginator = linkNext(res.headers.link)
+        ? { type: 'link_header' }
+        : nextPath
+          ? { type: 'next_url', path: nextPath }
+          : { type: 'single_page' };
+    }
+    const total = 'totalPath' in paginator && paginator.totalPath ? Number(at(res.body, paginator.totalPath)) : NaN;
+    switch (paginator.type) {
+      case 'link_header':
+      case 'next_url': {
+        // the next URL carries its own query: ours were for the first request
+        const link = paginator.type === 'link_header' ? linkNext(res.headers.link) : at(res.body, paginator.path);
+        [next, params] = [typeof link === 'string' && link ? new URL(link, res.url).href : undefined, {}];
+        break;
+      }
+      case 'cursor': {
+        const cursor = at(res.body, paginator.path);
+        if (cursor === undefined || cursor === null || cursor === '' || records.length === 0) next = undefined;
+        else params = { ...params, [paginator.param]: String(cursor) };
+        break;
+      }
+      case 'offset':
+        offset += paginator.limit;
+        if (records.length < paginator.limit || offset >= total) next = undefined;
+        else params = { ...params, [paginator.offsetParam ?? 'offset']: offset };
+        break;
+      case 'page_number':
+        page++;
+        if (records.length === 0 || page > total + (paginator.start ?? 1) - 1) next = undefined;
+        else params = { ...params, [paginator.param ?? 'page']: page };
+        break;
+      case 'single_page':
+        next = undefined;
+    }
+  }
+}
 
 // ─── Normalize: dlt's naming, flattening, child tables and types ─────────
 // Rows become rows of tables as dlt's relational normalizer makes them: objects flatten into
@@ -2408,6 +2631,9 @@ export function makeIncremental<T extends Cursor>(
   const startHashes = new Set(saved.unique_hashes);
   let lastValue = startValue;
   let boundary = new Set(saved.unique_hashes); // hashes of rows whose cursor equals lastValue
+  // Read when the state is saved (JSON reads the getter), not copied per row: that made a run quadratic
+  // when many rows share the cursor value.
+  Object.defineProperty(saved, 'unique_hashes', { get: () => [...boundary], enumerable: true, configurable: true });
   const rowHash = (row: Row) =>
     digest128(sortedJson(options.primaryKey ? options.primaryKey.map((k) => row[k]) : row), 15);
   const accept = (row: Row): boolean => {
@@ -2427,7 +2653,7 @@ export function makeIncremental<T extends Cursor>(
     const vsLast = lastValue === undefined ? 1 : compareCursor(value, lastValue, cursorPath);
     if (vsLast > 0) [lastValue, boundary] = [value, new Set()];
     if (vsLast >= 0) boundary.add(rowHash(row));
-    Object.assign(saved, { last_value: lastValue, unique_hashes: [...boundary], start_value: startValue });
+    Object.assign(saved, { last_value: lastValue, start_value: startValue });
     return true;
   };
   return {
@@ -2552,7 +2778,7 @@ export async function runFlight({
   }
   const config = parsedConfig.config;
   const plan = planFor(config);
-  const redact = redactor(secretsOf(config));
+  const redact = redactor(secretsOf(config)); // and every credential a request of the run carries
   const meter = progressMeter(terminal);
   const effects = new Map<string, string | number | undefined>(); // a failed line repeats its step's effect
   const say = (step: string, status: string, fields: Fields = {}) => {
@@ -2567,7 +2793,7 @@ export async function runFlight({
   const target = `${plan.database}.${plan.dataset}.${plan.table}`;
   const loadId = newLoadId();
   const workDir = join(tmpdir(), 'flight-dlt-ingest', `${config.PIPELINE_NAME.slice(0, 64)}-${loadId}-${process.pid}`);
-  const http = createHttpClient(config, redact);
+  const http = createHttpClient(config, redact, redact.add);
   const summary: RunSummary = {
     status: 'failed',
     exitCode: 1,
@@ -2642,7 +2868,13 @@ export async function runFlight({
         return resourceState(state, plan); // created on first use: a source that keeps none adds no entry
       },
       incremental: (cursorPath, options) => makeIncremental(ctx.state, cursorPath, options),
-      getJson: http.getJson,
+      getJson: async (url, what, options) => (await http.get(url, what, options)).body,
+      pages: (url, what, options) => pagesOf(http, url, what, options),
+      secret: (name) => {
+        const value = secretFrom(env, name);
+        redact.add(value);
+        return value;
+      },
       progress: (done, total, effect) => ended || say('extract', 'running', { done, total, effect }),
     };
     await orCancelled(

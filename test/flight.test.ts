@@ -128,8 +128,9 @@ describe('default run', () => {
     assert.ok(run.run_at instanceof Date);
     assert.ok(run.run_at.getTime() >= before - 1000 && run.run_at.getTime() <= after + 1000, String(run.run_at));
     assert.equal(typeof run.duration_s, 'number');
+    // the ledger row is written just before the commit, the summary's time taken after closing
     assert.ok(
-      Math.abs(Number(run.duration_s) - summary.durationS) < 1,
+      Number(run.duration_s) > 0 && Number(run.duration_s) <= summary.durationS,
       `${String(run.duration_s)} vs ${summary.durationS}`,
     );
 
