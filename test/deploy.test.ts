@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { BUILD_COMMAND, NODE_VERSION, generate, productionManifest, runChart } from '../deploy/build.ts';
+import { runFlight } from '../flight.ts';
 import { ensureNode } from './node24.ts';
 import {
   DEFAULT_REPOS,
@@ -28,6 +29,7 @@ import {
   sleep,
   startFakeGitHub,
   tempDir,
+  testEnv,
   withoutDlt,
   type CliResult,
   type Env,
@@ -39,12 +41,16 @@ const PYTHON = execFileSync('python3', ['-c', 'import sys; print(sys.executable)
 const APP_FOLDER = 'flight-dlt-ingest-app';
 const STALL_MS = 120_000;
 
+/** The oldest Node the launcher accepts: it strips types without a flag. */
+const OLDEST_NODE = '22.18.0';
 let nodePrefix = '';
+let oldestNodePrefix = '';
 /** The TMPDIR every launch of this file shares, so the first run's install serves the others. */
 let sharedTmp = '';
 
 before(async () => {
   nodePrefix = ensureNode(NODE_VERSION);
+  oldestNodePrefix = ensureNode(OLDEST_NODE);
   sharedTmp = await mkdtemp(join(tmpdir(), 'flight-deploy-tmp-'));
 });
 after(() => rm(sharedTmp, { recursive: true, force: true }));
@@ -297,11 +303,16 @@ test('a second run reuses the install: npm does not run; SCHEDULE_CRON is ignore
   assert.equal((await query(dbFile(join(r.folder, 'data')), LEDGER))[0]?.status, 'succeeded');
 });
 
-test('a config error exits 2 through the launcher, naming the key; nothing is created', async (t) => {
-  const r = await run(t, { WRITE_DISPOSITION: 'sideways', GITHUB_API_URL: 'http://127.0.0.1:9' });
+test(`a config error exits 2 through the launcher, on Node ${OLDEST_NODE} (the oldest it accepts); nothing is created`, async (t) => {
+  const r = await run(
+    t,
+    { WRITE_DISPOSITION: 'sideways', GITHUB_API_URL: 'http://127.0.0.1:9' },
+    { path: [join(oldestNodePrefix, 'bin')] },
+  );
   assert.equal(r.code, 2, show(r));
   assert.match(r.stderr, /WRITE_DISPOSITION/);
   assert.match(r.stdout, /^launcher: flight.ts exited 2 /m);
+  assert.doesNotMatch(r.stderr, /ExperimentalWarning|strip-types/, 'types stripped without a flag or a warning');
   assert.ok(!existsSync(join(r.folder, 'data')), 'no data folder');
 });
 
@@ -352,15 +363,15 @@ test('without Node >= 22.18 the launcher exits 1 with one line: what it found, w
 
 test('SIGTERM mid-extract stops the run: progress came live, exit 143, no process left, table unchanged', async (t) => {
   const github = await startFakeGitHub(t);
-  const env = { GITHUB_API_URL: github.url, HTTP_TIMEOUT_S: '300' };
-  const first = await run(t, env);
-  assert.equal(first.code, 0, show(first));
-  const file = dbFile(join(first.folder, 'data'));
+  const folder = await tempDir(t, 'flight-deploy-');
+  const file = dbFile(join(folder, 'data'));
+  const seeded = await runFlight({ env: testEnv(join(folder, 'data'), github), log: () => {} });
+  assert.equal(seeded.status, 'succeeded', seeded.error);
   const before = await query(file, REPO_ROWS);
 
   github.setRepo('duckdb/duckdb', { stargazers_count: 1 });
   github.route('/repos/dlt-hub/dlt', reply.slow(STALL_MS));
-  const l = await launch(t, env, { folder: first.folder });
+  const l = await launch(t, { GITHUB_API_URL: github.url, HTTP_TIMEOUT_S: '300' }, { folder });
   await l.waitFor(/^@flight-run extract running done=\d total=3 /m); // printed while the run goes on
   const signalled = performance.now();
   l.child.kill('SIGTERM');

