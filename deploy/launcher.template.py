@@ -73,6 +73,9 @@ def main(argv):
     except LauncherError as e:
         out.say(str(e), error=True)
         return 1
+    except Exception as e:  # one line, masked, rather than a traceback (say, TMPDIR not writable)
+        out.say(f"failed: {type(e).__name__}: {e}", error=True)
+        return 1
 
 
 def run_flight(node, app, argv, env, runner, out):

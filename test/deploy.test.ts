@@ -126,7 +126,10 @@ async function launch(t: TestContext, env: Env, opts: LaunchOptions = {}): Promi
       resolve({ code, signal, stdout, stderr, durationMs: performance.now() - started });
     });
   });
-  t.after(() => child.kill('SIGKILL'));
+  t.after(() => {
+    child.kill('SIGKILL');
+    for (const pid of processesTagged(tag)) process.kill(pid, 'SIGKILL'); // what a failed test may leave
+  });
   const waitFor = (pattern: RegExp, timeoutMs = 60_000) =>
     new Promise<void>((resolve, reject) => {
       const finish = (error?: Error) => {
@@ -293,24 +296,30 @@ test('first run: npm ci installs the production lock under TMPDIR, then the Flig
 test('a second run reuses the install: npm does not run; SCHEDULE_CRON is ignored (one run per Flight run)', async (t) => {
   const github = await startFakeGitHub(t);
   const { bin, npmRan } = nodeWithoutNpm(await tempDir(t));
-  const r = await run(t, { GITHUB_API_URL: github.url, SCHEDULE_CRON: '* * * * *' }, { path: [bin, '/usr/bin'] });
+  const env = { GITHUB_API_URL: github.url, SCHEDULE_CRON: '* * * * *', PRIMARY_KEY: 'repo' };
+  const r = await run(t, env, { path: [bin, '/usr/bin'] });
   assert.equal(r.code, 0, show(r));
   t.diagnostic(`warm run: ${(r.durationMs / 1000).toFixed(1)} s`);
   assert.match(r.stdout, /^launcher: reusing the dependencies installed in .*flight-dlt-ingest-app\/[0-9a-f]{16}$/m);
   assert.doesNotMatch(r.stdout, /installing/);
   assert.ok(!existsSync(npmRan), 'npm did not run');
   assert.match(r.stdout, /^launcher: ignoring SCHEDULE_CRON: /m);
+  // PRIMARY_KEY is named like a secret but is a plain config key of flight.ts: its value is not masked
+  assert.match(r.stdout, /^Loaded 3 row\(s\) into flights_demo\.flights_demo_dlt\.github_repo_stats /m);
   assert.equal((await query(dbFile(join(r.folder, 'data')), LEDGER))[0]?.status, 'succeeded');
 });
 
-test(`a config error exits 2 through the launcher, on Node ${OLDEST_NODE} (the oldest it accepts); nothing is created`, async (t) => {
+test(`a config error exits 2 through the launcher, on Node ${OLDEST_NODE} (the oldest it accepts), the quoted value masked`, async (t) => {
+  // flight.ts quotes the bad value; the launcher masks it, as the value of a variable named like a secret.
+  const value = `sideways-${randomBytes(4).toString('hex')}`;
   const r = await run(
     t,
-    { WRITE_DISPOSITION: 'sideways', GITHUB_API_URL: 'http://127.0.0.1:9' },
+    { WRITE_DISPOSITION: value, WAREHOUSE_PASSWORD: value, GITHUB_API_URL: 'http://127.0.0.1:9' },
     { path: [join(oldestNodePrefix, 'bin')] },
   );
   assert.equal(r.code, 2, show(r));
-  assert.match(r.stderr, /WRITE_DISPOSITION/);
+  assert.match(r.stderr, /WRITE_DISPOSITION.*\*\*\*/);
+  assert.ok(!r.stdout.includes(value) && !r.stderr.includes(value), 'the value is masked');
   assert.match(r.stdout, /^launcher: flight.ts exited 2 /m);
   assert.doesNotMatch(r.stderr, /ExperimentalWarning|strip-types/, 'types stripped without a flag or a warning');
   assert.ok(!existsSync(join(r.folder, 'data')), 'no data folder');
@@ -387,7 +396,9 @@ test('SIGTERM mid-extract stops the run: progress came live, exit 143, no proces
 test('a launcher killed outright (SIGKILL) mid-extract takes its Node run with it', async (t) => {
   const github = await startFakeGitHub(t, { '/repos/dlt-hub/dlt': reply.slow(STALL_MS) });
   const l = await launch(t, { GITHUB_API_URL: github.url, HTTP_TIMEOUT_S: '300' });
-  await l.waitFor(/^@flight-run extract running /m);
+  // The last line before the stall: from here on node writes nothing, so no broken pipe would end it either.
+  await l.waitFor(/^@flight-run extract running done=2 total=3 /m);
+  await sleep(200);
   assert.ok(processesTagged(l.tag).length >= 2, 'the launcher and node are running');
   l.child.kill('SIGKILL');
   await l.result;
