@@ -66,7 +66,8 @@ class LauncherError(Exception):
 # ─── Main ───────────────────────────
 
 
-def main(argv):
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     out = Output(secret_values(os.environ))
     runner = Runner()
     try:
@@ -95,9 +96,8 @@ def run_flight(node, app, argv, env, runner, out):
     )
     if usage is None:  # stopped before it started
         return code
-    peak_mb = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)  # bytes on macOS, KiB on Linux
     stopped = f", stopped by {signal.Signals(runner.stop_signal).name}" if runner.stop_signal else ""
-    out.say(f"flight.ts exited {code} after {time.monotonic() - started:.1f} s{stopped}, Node peak memory {peak_mb:.0f} MB")
+    out.say(f"flight.ts exited {code} after {time.monotonic() - started:.1f} s{stopped}, Node peak memory {peak_mb(usage)} MB")
     return code
 
 
@@ -229,7 +229,7 @@ def installed_app(node, env, runner, out):
         npm_env = dict(env, npm_config_update_notifier="false", npm_config_color="false")
         npm_env["PATH"] = os.pathsep.join([os.path.dirname(node.path), env.get("PATH", "")])  # npm's `node` = ours
         lines = deque(maxlen=NPM_TAIL_LINES)
-        code, _ = runner.run(
+        code, usage = runner.run(
             [*node.npm, "ci", "--omit=dev", "--no-audit", "--no-fund"],
             cwd=partial,
             env=npm_env,
@@ -250,7 +250,8 @@ def installed_app(node, env, runner, out):
         except OSError:
             if not is_complete(app):  # else another launcher finished the same install first: use it
                 raise
-        out.say(f"installed in {time.monotonic() - started:.1f} s: {lines[-1].strip() if lines else 'npm said nothing'}")
+        said = lines[-1].strip() if lines else "npm said nothing"
+        out.say(f"installed in {time.monotonic() - started:.1f} s, npm peak memory {peak_mb(usage)} MB: {said}")
         return app
     finally:
         shutil.rmtree(partial, ignore_errors=True)
@@ -363,6 +364,11 @@ class Runner:
         return (128 - code if code < 0 else code), usage
 
 
+def peak_mb(usage):
+    """A child's peak resident memory, in MB (ru_maxrss is in KiB on Linux, in bytes on macOS)."""
+    return round(usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024))
+
+
 def kill_group(pgid, sig):
     try:
         os.killpg(pgid, sig)
@@ -440,7 +446,7 @@ FILES = {
   "private": true,
   "type": "module",
   "engines": {
-    "node": ">=20.18.1"
+    "node": "^20.18.1 || ^22.18.0 || ^24.0.0"
   },
   "dependencies": {
     "@duckdb/node-api": "^1.5.6-r.1",
@@ -468,7 +474,7 @@ FILES = {
         "zod": "^4.6.7"
       },
       "engines": {
-        "node": ">=20.18.1"
+        "node": "^20.18.1 || ^22.18.0 || ^24.0.0"
       }
     },
     "node_modules/@duckdb/node-api": {
@@ -3235,4 +3241,4 @@ if (invokedDirectly) process.exitCode = await main(process.argv.slice(2));
 }
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

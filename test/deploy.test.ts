@@ -265,7 +265,7 @@ test('first run: npm ci installs the production lock under TMPDIR, then the Flig
   t.diagnostic(`first run, with npm ci: ${(r.durationMs / 1000).toFixed(1)} s`);
   assert.match(r.stdout, /^launcher: HOME is not writable; using .*\/flight-dlt-ingest-app\/home instead$/m);
   assert.match(r.stdout, /^launcher: installing flight.ts's dependencies with npm ci into /m);
-  assert.match(r.stdout, /^launcher: installed in [\d.]+ s: added \d+ packages/m);
+  assert.match(r.stdout, /^launcher: installed in [\d.]+ s, npm peak memory \d+ MB: added \d+ packages/m);
   assert.match(r.stdout, /^@flight-run @flight ok exit=0 /m, "the run's progress lines pass through");
   assert.match(r.stdout, /^launcher: flight.ts exited 0 after [\d.]+ s, Node peak memory \d+ MB$/m);
 
