@@ -25,7 +25,6 @@ import {
   dbFile,
   expectedRow,
   query,
-  reply,
   sleep,
   startFakeGitHub,
   tempDir,
@@ -33,13 +32,15 @@ import {
   withoutDlt,
   type CliResult,
   type Env,
+  type RawHandler,
 } from './support.ts';
 
 const FLIGHT_PY = join(PROJECT_ROOT, 'deploy', 'flight.py');
 /** The real python3 (not a pyenv shim, which needs its own PATH). */
 const PYTHON = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).trim();
 const APP_FOLDER = 'flight-dlt-ingest-app';
-const STALL_MS = 120_000;
+/** A GitHub stand-in route that never answers (no timer either: the test process ends when its tests do). */
+const stall: RawHandler = () => {};
 
 /** The oldest Node the launcher accepts: it strips types without a flag. */
 const OLDEST_NODE = '22.18.0';
@@ -373,7 +374,7 @@ test('SIGTERM mid-extract stops the run: progress came live, exit 143, no proces
   const before = await query(file, REPO_ROWS);
 
   github.setRepo('duckdb/duckdb', { stargazers_count: 1 });
-  github.route('/repos/dlt-hub/dlt', reply.slow(STALL_MS));
+  github.route('/repos/dlt-hub/dlt', stall);
   const l = await launch(t, { GITHUB_API_URL: github.url, HTTP_TIMEOUT_S: '300' }, { folder });
   await l.waitFor(/^@flight-run extract running done=\d total=3 /m); // printed while the run goes on
   const signalled = performance.now();
@@ -388,7 +389,7 @@ test('SIGTERM mid-extract stops the run: progress came live, exit 143, no proces
 });
 
 test('a launcher killed outright (SIGKILL) mid-extract takes its Node run with it', async (t) => {
-  const github = await startFakeGitHub(t, { '/repos/dlt-hub/dlt': reply.slow(STALL_MS) });
+  const github = await startFakeGitHub(t, { '/repos/dlt-hub/dlt': stall });
   const l = await launch(t, { GITHUB_API_URL: github.url, HTTP_TIMEOUT_S: '300' });
   // The last line before the stall: from here on node writes nothing, so no broken pipe would end it either.
   await l.waitFor(/^@flight-run extract running done=2 total=3 /m);
