@@ -215,7 +215,8 @@ test('flight.py: the run chart of flight.ts first, flight.ts and the production 
     chart.map((line) => `# ${line}`.trimEnd()),
     'flight.py starts with the # @flight … # @end-flight block of flight.ts, line for line',
   );
-  // Loaded as a module in isolated mode without site-packages, where only the standard library is found.
+  // Loaded as a module in isolated mode without site-packages (where only the standard library is found),
+  // writing no bytecode next to it.
   const script = `
 import ast, importlib.util, json, sys
 source = open(sys.argv[1], encoding="utf-8").read()
@@ -228,7 +229,7 @@ module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 missing = sorted(m for m in imported if importlib.util.find_spec(m) is None)
 print(json.dumps({"missing": missing, "files": module.FILES}))`;
-  const out = JSON.parse(execFileSync(PYTHON, ['-I', '-S', '-c', script, FLIGHT_PY], { encoding: 'utf8' })) as {
+  const out = JSON.parse(execFileSync(PYTHON, ['-I', '-S', '-B', '-c', script, FLIGHT_PY], { encoding: 'utf8' })) as {
     missing: string[];
     files: Record<string, string>;
   };
