@@ -720,13 +720,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { deflateSync, inflateSync } from 'node:zlib';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { DuckDBConnection, DuckDBInstance, listValue, type DuckDBValue } from '@duckdb/node-api';
 import * as arrow from 'apache-arrow';
-import { Agent, interceptors, request } from 'undici';
+import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
 
 // ─── Knobs ───────────────────────────
@@ -737,7 +737,7 @@ import { z } from 'zod';
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const identifier = z.string().regex(IDENTIFIER, 'must be a letter or _ followed by letters, digits or _');
 const RESERVED_NAMES = {
-  catalog: new Set(['main', 'temp', 'system', 'memory']),
+  catalog: new Set(['main', 'temp', 'system', 'memory', 'information_schema', 'pg_catalog']),
   schema: new Set(['information_schema', 'pg_catalog']),
 };
 const REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/; // no `.` or `..`: it goes into a URL path
@@ -792,7 +792,7 @@ export const ConfigSchema = z.object({
   DESTINATION_DATABASE: knob(
     identifier.refine(
       (n) => !RESERVED_NAMES.catalog.has(n.toLowerCase()),
-      'is a name DuckDB keeps for itself (main, temp, system, memory)',
+      'is a name DuckDB keeps for itself (main, temp, system, memory, information_schema, pg_catalog)',
     ),
     'flights_demo',
     'MotherDuck database, or the local file name (<name>.duckdb); every table is addressed as <database>.<dataset>.<table>.',
@@ -856,7 +856,12 @@ export const ConfigSchema = z.object({
     'Demo source: comma-separated owner/name repositories to fetch.',
   ),
   GITHUB_API_URL: knob(
-    z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+    z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .refine(
+        (url) => !/^[a-z]+:\/\/[^/?#]*@/i.test(url),
+        'has a user name or password in it, which is never sent (and would be printed); put the token in GITHUB_TOKEN',
+      ),
     'https://api.github.com',
     'Demo source: GitHub API base URL (GitHub Enterprise, or a local stand-in).',
   ),
@@ -916,11 +921,22 @@ function withSecretAliases(env: Env): Env {
   const out = { ...env };
   if (!blankToUndefined(out.MOTHERDUCK_TOKEN)) out.MOTHERDUCK_TOKEN = env.motherduck_token;
   if (!blankToUndefined(out.GITHUB_TOKEN)) {
-    const aliases = Object.keys(env).filter((k) => k.endsWith('_GITHUB_TOKEN') && blankToUndefined(env[k]));
+    const aliases = secretAliases(env, 'GITHUB_TOKEN');
     if (aliases.length === 1) out.GITHUB_TOKEN = env[aliases[0]!];
     if (aliases.length > 1) out.GITHUB_TOKEN_ALIASES = aliases.join(', ');
   }
   return out;
+}
+const secretAliases = (env: Env, name: string) =>
+  Object.keys(env).filter((k) => k.endsWith(`_${name}`) && blankToUndefined(env[k]));
+/** A source's secret: `name`, or the one Flight secret `<secret>_<name>`; several of those are an error. */
+function secretFrom(env: Env, name: string): string | undefined {
+  const own = blankToUndefined(env[name]) as string | undefined;
+  if (own) return own;
+  const aliases = secretAliases(env, name);
+  if (aliases.length > 1)
+    throw new FlightError(`several secrets provide ${name} (${aliases.join(', ')}); set ${name} to choose one`);
+  return aliases[0] === undefined ? undefined : (blankToUndefined(env[aliases[0]]) as string);
 }
 
 /** Validates the whole config at once; every problem names its key and the offending value. */
@@ -932,7 +948,7 @@ export function parseConfig(rawEnv: Env): { config: Config } | { problems: strin
     ? []
     : result.error.issues.map((issue) => {
         const key = String(issue.path[0]) as ConfigKey;
-        const shown = knobInfo(key).secret ? '(secret)' : JSON.stringify(env[key]?.trim() ?? '');
+        const shown = knobInfo(key).secret ? '(secret)' : JSON.stringify(hideUrlCredentials(env[key]?.trim() ?? ''));
         return `${key}=${shown} ${issue.message}`;
       });
   if (env.GITHUB_TOKEN_ALIASES)
@@ -1050,12 +1066,23 @@ export function formatEvent(step: string, status: string, fields: Fields = {}): 
 }
 
 /** Secrets never leave the process: every line and stored error passes through this. */
-function redactor(secrets: (string | undefined)[]): (text: string) => string {
-  const known = secrets.filter((s): s is string => !!s && s.length >= 4);
+function redactor(secrets: (string | undefined)[]) {
+  const known: string[] = [];
+  const add = (secret: string | undefined) => {
+    if (secret && secret.length >= 4 && !known.includes(secret)) known.push(secret);
+    known.sort((a, b) => b.length - a.length); // a secret inside a longer one: the longer goes first
+  };
+  secrets.forEach(add);
   // and anything shaped like a JWT (MotherDuck tokens are), in case an error quotes part of one
-  return (text) =>
-    known.reduce((t, s) => t.split(s).join('***'), text).replace(/eyJ[\w-]{8,}\.[\w-]+\.?[\w-]*/g, '***');
+  const redact = (text: string) =>
+    hideUrlCredentials(known.reduce((t, s) => t.split(s).join('***'), text)).replace(
+      /eyJ[\w-]{8,}\.[\w-]+\.?[\w-]*/g,
+      '***',
+    );
+  return Object.assign(redact, { add });
 }
+/** `https://user:password@host/` → `https://***@host/`: a URL's credentials are never printed. */
+const hideUrlCredentials = (text: string) => text.replace(/(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi, '$1***@');
 
 /** Resolves after `ms`, or at once when `signal` aborts. */
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -1078,12 +1105,26 @@ export interface SourceContext {
   state: Record<string, unknown>;
   /** A cursor over a field that only grows (e.g. updated_at), remembered between runs; see `Incremental`. */
   incremental<T extends Cursor>(cursorPath: string, options?: IncrementalOptions<T>): Incremental<T>;
-  /** JSON GET with timeouts, retries, rate-limit handling and a size cap; fails with a clear message. */
-  getJson(url: string, what: string): Promise<unknown>;
+  /**
+   * JSON GET with timeouts, retries, rate-limit handling and a size cap; fails with a clear message naming
+   * `what`. Options: `headers`, query `params`, `auth` (bearer, api_key, basic: sent to the URL's origin only).
+   */
+  getJson(url: string, what: string, options?: RequestOptions): Promise<unknown>;
+  /** The pages of a REST endpoint, each as its list of records (paginator declared or detected; see Paginator). */
+  pages(url: string, what: string, options?: PageOptions): AsyncGenerator<Row[]>;
+  /** A secret from the environment: `name`, or one Flight secret `<secret>_<name>`; redacted from all output. */
+  secret(name: string): string | undefined;
   /** Report fetch progress: one `@flight-run extract running done=.. total=..` line. */
   progress(done: number, total?: number, effect?: string): void;
 }
-export type Source = (ctx: SourceContext) => Iterable<Row> | AsyncIterable<Row>;
+export type Rows = Iterable<Row> | AsyncIterable<Row>;
+export type Source = (ctx: SourceContext) => Rows | Promise<Rows>;
+
+/** GitHub's media type and API version, and the token when there is one (sent to the API's origin only). */
+const gitHubRequest = (config: Config): RequestOptions => ({
+  headers: { accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' },
+  auth: config.GITHUB_TOKEN ? { type: 'bearer', token: config.GITHUB_TOKEN } : undefined,
+});
 
 const GitHubRepo = z.object({
   stargazers_count: z.number(),
@@ -1102,7 +1143,7 @@ export async function* githubRepoRows(ctx: SourceContext): AsyncGenerator<Row> {
   ctx.progress(0, repos.length, effect);
   const fetchRepo = async (repo: string) => {
     const what = `GitHub repo ${repo}`;
-    const parsed = GitHubRepo.safeParse(await ctx.getJson(`${base}/repos/${repo}`, what));
+    const parsed = GitHubRepo.safeParse(await ctx.getJson(`${base}/repos/${repo}`, what, gitHubRequest(ctx.config)));
     if (!parsed.success)
       throw new FlightError(
         `${what}: unexpected response shape (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
@@ -1145,10 +1186,34 @@ async function* inOrder<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   }
 }
 
-// HTTP: undici with keep-alive, redirects followed, retries bounded by count and by total wait.
+// ─── HTTP and REST: what sources call ──────────────────────────────────────
+// undici with keep-alive; redirects followed here, so credentials never go to another origin; retries
+// bounded by count and by the run's total wait; REST pages with dlt's paginators. Every credential a
+// request carries is redacted from every line, error and ledger row.
+
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+const MAX_REDIRECTS = 5;
 const RETRYABLE_NETWORK =
   /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_(SOCKET|CLOSED|CONNECT_TIMEOUT|HEADERS_TIMEOUT|BODY_TIMEOUT)|terminated|other side closed|TimeoutError|AbortError/i;
+
+/** Credentials of a request: sent only to the origin of the URL asked for, never after a redirect elsewhere. */
+export type Auth =
+  | { type: 'bearer'; token: string | undefined }
+  | { type: 'api_key'; name: string; key: string | undefined; location?: 'header' | 'query' }
+  | { type: 'basic'; username: string; password: string | undefined };
+export type Params = Record<string, string | number | boolean | null | undefined>;
+export interface RequestOptions {
+  headers?: Record<string, string>;
+  /** Query parameters added to the URL (null and undefined ones are left out). */
+  params?: Params;
+  auth?: Auth;
+}
+export interface JsonResponse {
+  body: unknown;
+  headers: Record<string, string | string[] | undefined>;
+  /** Where the body came from, after redirects. */
+  url: string;
+}
 
 class RetryableError extends Error {
   readonly waitS?: number;
@@ -1158,12 +1223,39 @@ class RetryableError extends Error {
   }
 }
 
+/** The origin credentials belong to, when it isn't the URL's own (the later pages of an endpoint). */
+type Internal = { authOrigin?: string };
 interface HttpClient {
-  getJson(url: string, what: string): Promise<unknown>;
+  get(url: string, what: string, options?: RequestOptions & Internal): Promise<JsonResponse>;
   close(): Promise<void>;
 }
 
-function createHttpClient(config: Config, redact: (t: string) => string): HttpClient {
+const withParams = (url: string, params: Params = {}) => {
+  const u = new URL(url);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) u.searchParams.set(k, String(v));
+  return u.href;
+};
+
+/** The headers and URL that carry `auth`; its secret values are handed to `secret` for redaction. */
+function applyAuth(url: string, auth: Auth | undefined, secret: (value: string) => void) {
+  const headers: Record<string, string> = {};
+  if (!auth) return { url, headers };
+  const need = (value: string | undefined, what: string) => {
+    if (!value) throw new FlightError(`the ${auth.type} auth of this request has no ${what} (is its secret set?)`);
+    secret(value);
+    return value;
+  };
+  if (auth.type === 'bearer') headers.authorization = `Bearer ${need(auth.token, 'token')}`;
+  else if (auth.type === 'basic') {
+    const pair = `${auth.username}:${need(auth.password, 'password')}`;
+    headers.authorization = `Basic ${Buffer.from(pair).toString('base64')}`;
+    secret(Buffer.from(pair).toString('base64'));
+  } else if (auth.location === 'query') url = withParams(url, { [auth.name]: need(auth.key, 'key') });
+  else headers[auth.name.toLowerCase()] = need(auth.key, 'key');
+  return { url, headers };
+}
+
+function createHttpClient(config: Config, redact: (t: string) => string, secret: (value: string) => void): HttpClient {
   const timeoutMs = config.HTTP_TIMEOUT_S * 1000;
   const closing = new AbortController(); // a run that ended (or failed) stops its requests and backoff waits at once
   const agent = new Agent({
@@ -1172,87 +1264,111 @@ function createHttpClient(config: Config, redact: (t: string) => string): HttpCl
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
   });
-  const dispatcher = agent.compose(interceptors.redirect({ maxRedirections: 5 }));
-  const headers: Record<string, string> = {
-    accept: 'application/vnd.github+json',
-    'x-github-api-version': '2022-11-28',
-    'user-agent': 'flight-dlt-ingest (+https://motherduck.com)',
-  };
-  if (config.GITHUB_TOKEN) headers.authorization = `Bearer ${config.GITHUB_TOKEN}`;
+  const base = { accept: 'application/json', 'user-agent': 'flight-dlt-ingest (+https://motherduck.com)' };
   let waitedS = 0; // shared by all requests of the run: HTTP_MAX_WAIT_S bounds the run, not a request
 
-  async function attempt(url: string): Promise<unknown> {
-    const res = await request(url, {
-      dispatcher,
-      headers,
-      signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), closing.signal]),
-    });
-    const text = await readCapped(res.body, MAX_RESPONSE_BYTES);
-    const h = (name: string) => [res.headers[name]].flat()[0];
-    if (res.statusCode >= 200 && res.statusCode < 300) {
-      try {
-        return JSON.parse(text);
-      } catch {
-        throw new RetryableError(
-          `answered ${res.statusCode} with a body that is not JSON (content-type ${h('content-type') ?? 'none'}, starts ${JSON.stringify(redact(text).slice(0, 60))})`,
-        );
-      }
+  /** One exchange: the response's status, headers and text, with our own timeout. */
+  async function exchange(url: string, headers: Record<string, string>) {
+    // A timer of our own, not AbortSignal.any([AbortSignal.timeout()]): Node may garbage-collect the
+    // timeout signal inside a composite before it fires, and a trickling body then never times out.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new DOMException('timed out', 'TimeoutError')), timeoutMs);
+    const stop = () => abort.abort(closing.signal.reason);
+    closing.signal.addEventListener('abort', stop, { once: true });
+    try {
+      const res = await request(url, { dispatcher: agent, headers, signal: abort.signal });
+      return { status: res.statusCode, headers: res.headers, text: await readCapped(res.body, MAX_RESPONSE_BYTES) };
+    } finally {
+      clearTimeout(timer);
+      closing.signal.removeEventListener('abort', stop);
     }
-    const detail = `answered HTTP ${res.statusCode}${jsonMessage(redact(text))}`; // redacted before it is cut short
-    if (res.statusCode >= 300 && res.statusCode < 400)
-      throw new FlightError(`${detail}: too many redirects (more than 5), or a redirect without a Location`);
+  }
+
+  async function attempt(url: string, options: RequestOptions & Internal): Promise<JsonResponse> {
+    const first = withParams(url, options.params);
+    const origin = options.authOrigin ?? new URL(first).origin;
+    const signed =
+      new URL(first).origin === origin ? applyAuth(first, options.auth, secret) : { url: first, headers: {} };
+    let at = signed.url;
+    for (let hops = 0; ; hops++) {
+      // credentials go to the origin asked for only: a redirect elsewhere loses them
+      const own = new URL(at).origin === origin ? signed.headers : {};
+      const res = await exchange(at, { ...base, ...options.headers, ...own });
+      const h = (name: string) => [res.headers[name]].flat()[0];
+      const location = h('location');
+      if (res.status >= 300 && res.status < 400 && location && hops < MAX_REDIRECTS) {
+        at = new URL(location, at).href;
+        continue;
+      }
+      if (res.status >= 200 && res.status < 300) {
+        try {
+          return { body: JSON.parse(res.text), headers: res.headers, url: at };
+        } catch {
+          throw new RetryableError(
+            `answered ${res.status} with a body that is not JSON (content-type ${h('content-type') ?? 'none'}, ` +
+              `starts ${JSON.stringify(redact(res.text).slice(0, 60))})`,
+          );
+        }
+      }
+      throw failureOf(res.status, h, `answered HTTP ${res.status}${jsonMessage(redact(res.text))}`, at, options);
+    }
+  }
+
+  /** What a non-2xx answer means: a retry (after how long), or a failure with a hint. */
+  function failureOf(
+    status: number,
+    h: (name: string) => string | undefined,
+    detail: string,
+    url: string,
+    options: RequestOptions,
+  ) {
+    const gitHub = new URL(url).origin === new URL(config.GITHUB_API_URL).origin;
+    if (status >= 300 && status < 400)
+      return new FlightError(`${detail}: too many redirects (more than ${MAX_REDIRECTS}), or one without a Location`);
     const retryAfter = Number(h('retry-after'));
-    if (
-      Number.isFinite(retryAfter) &&
-      retryAfter >= 0 &&
-      (res.statusCode === 429 || res.statusCode === 403 || res.statusCode >= 500)
-    )
-      throw new RetryableError(`${detail} with Retry-After ${retryAfter}s (secondary rate limit)`, retryAfter);
-    if ((res.statusCode === 403 || res.statusCode === 429) && h('x-ratelimit-remaining') === '0') {
+    if (Number.isFinite(retryAfter) && retryAfter >= 0 && (status === 429 || status === 403 || status >= 500))
+      return new RetryableError(`${detail} with Retry-After ${retryAfter}s (secondary rate limit)`, retryAfter);
+    if ((status === 403 || status === 429) && h('x-ratelimit-remaining') === '0') {
       const reset = Number(h('x-ratelimit-reset'));
       const waitS = Number.isFinite(reset) ? Math.max(0, reset - Date.now() / 1000) : undefined;
       const when = Number.isFinite(reset) ? `; it resets at ${new Date(reset * 1000).toISOString()}` : '';
-      throw new RetryableError(
-        `${detail}: GitHub rate limit exhausted${when}; set GITHUB_TOKEN for a higher limit`,
-        waitS,
-      );
+      const hint = gitHub && !options.auth ? '; set GITHUB_TOKEN for a higher limit' : '';
+      return new RetryableError(`${detail}: rate limit exhausted${when}${hint}`, waitS);
     }
-    if (res.statusCode === 429 || res.statusCode >= 500) throw new RetryableError(detail);
-    throw new FlightError(
-      detail +
-        (res.statusCode === 404
-          ? ' (not found: check the name, or the token can not see it)'
-          : res.statusCode === 401
-            ? ' (bad credentials: check GITHUB_TOKEN)'
-            : ''),
-    );
+    if (status === 429 || status >= 500) return new RetryableError(detail);
+    const credentials = gitHub && !options.auth ? 'GITHUB_TOKEN' : 'the credentials of this request';
+    if (status === 404)
+      return new FlightError(`${detail} (not found: check the name, or ${credentials} can not see it)`);
+    if (status === 401) return new FlightError(`${detail} (bad credentials: check ${credentials})`);
+    return new FlightError(detail);
   }
 
-  async function getJson(url: string, what: string): Promise<unknown> {
+  async function get(url: string, what: string, options: RequestOptions & Internal = {}): Promise<JsonResponse> {
+    const shown = () => redact(withParams(url, options.params));
     for (let tries = 0; ; tries++) {
       let failure: RetryableError;
       try {
-        return await attempt(url);
+        return await attempt(url, options);
       } catch (e) {
-        if (e instanceof FlightError) throw new FlightError(redact(`${what}: ${e.message} (GET ${url})`));
+        if (e instanceof FlightError) throw new FlightError(redact(`${what}: ${e.message} (GET ${shown()})`));
         if (e instanceof RetryableError) failure = e;
         else if (RETRYABLE_NETWORK.test(`${(e as { code?: string }).code ?? ''} ${(e as Error).name} ${errorText(e)}`))
           failure = new RetryableError(`network error: ${errorText(e)}`);
-        else if (/redirect/i.test(errorText(e)))
-          throw new FlightError(redact(`${what}: too many redirects (more than 5: a redirect loop?) (GET ${url})`));
-        else throw new FlightError(redact(`${what}: ${errorText(e)} (GET ${url})`));
+        else throw new FlightError(redact(`${what}: ${errorText(e)} (GET ${shown()})`));
       }
       const waitS = failure.waitS ?? Math.min(30, 0.5 * 2 ** tries) * (0.75 + Math.random() / 2);
       if (tries >= config.HTTP_MAX_RETRIES)
         throw new FlightError(
           redact(
-            `${what}: gave up after ${tries + 1} attempt${tries ? 's' : ''} (HTTP_MAX_RETRIES=${config.HTTP_MAX_RETRIES}); last: ${failure.message} (GET ${url})`,
+            `${what}: gave up after ${tries + 1} attempt${tries ? 's' : ''} (HTTP_MAX_RETRIES=${config.HTTP_MAX_RETRIES}); ` +
+              `last: ${failure.message} (GET ${shown()})`,
           ),
         );
       if (waitedS + waitS > config.HTTP_MAX_WAIT_S)
         throw new FlightError(
           redact(
-            `${what}: ${failure.message}; waiting ${waitS.toFixed(1)}s more would exceed HTTP_MAX_WAIT_S=${config.HTTP_MAX_WAIT_S} (GET ${url})`,
+            `${what}: ${failure.message}; waiting ${waitS.toFixed(1)}s more would exceed ` +
+              `HTTP_MAX_WAIT_S=${config.HTTP_MAX_WAIT_S} (GET ${shown()})`,
           ),
         );
       waitedS += waitS;
@@ -1260,7 +1376,7 @@ function createHttpClient(config: Config, redact: (t: string) => string): HttpCl
     }
   }
   return {
-    getJson,
+    get,
     close: () => (closing.abort(), agent.destroy()),
   };
 }
@@ -1284,6 +1400,133 @@ const jsonMessage = (text: string) => {
     return '';
   }
 };
+
+// REST pages. A paginator says how to reach the next page, as dlt's do; undeclared, it is detected from
+// the first page (dlt's order): a `Link: <…>; rel="next"` header, else a next URL in the body, else one page.
+export type Paginator =
+  | 'auto'
+  | { type: 'link_header' }
+  /** `path`: where the body holds the next page's URL (`next`, `links.next`, `_links.next.href`). */
+  | { type: 'next_url'; path: string }
+  /** The body's `path` holds a cursor, sent back as query parameter `param`; stops when it is empty. */
+  | { type: 'cursor'; path: string; param: string }
+  /** `offset` / `limit` query parameters; stops at a short page, or at `totalPath`'s count. */
+  | { type: 'offset'; limit: number; offsetParam?: string; limitParam?: string; totalPath?: string }
+  /** `page` query parameter from `start` (1); stops at an empty page, or at `totalPath`'s page count. */
+  | { type: 'page_number'; param?: string; start?: number; totalPath?: string }
+  | { type: 'single_page' };
+export interface PageOptions extends RequestOptions {
+  paginator?: Paginator;
+  /** Where a page's records are: a dotted path (`data.items`); default the page when it is a list, else the
+   * list among its fields named like records (`data`, `items`, `results`, …), else the least nested list. */
+  records?: string;
+  /** Stop after this many pages. */
+  maxPages?: number;
+}
+
+const RECORD_KEYS = new Set(['data', 'items', 'results', 'entries', 'records', 'rows', 'entities', 'payload']);
+const at = (body: unknown, path: string): unknown =>
+  path.split('.').reduce<unknown>((v, key) => (isRecord(v) ? v[key] : undefined), body);
+
+/** The records of a page: at `path`, or found as dlt's detector finds them. */
+function recordsOf(body: unknown, path: string | undefined, what: string): Row[] {
+  const found = path !== undefined ? at(body, path) : Array.isArray(body) ? body : findRecords(body);
+  if (Array.isArray(found)) return found as Row[];
+  if (path !== undefined || found !== undefined)
+    throw new FlightError(`${what}: no list of records at "${path ?? '(detected)'}" in the response`);
+  return body === null || body === undefined ? [] : [body as Row]; // a single object is one record
+}
+function findRecords(body: unknown): unknown[] | undefined {
+  const lists: [string, unknown[]][] = [];
+  const walk = (v: unknown, depth: number) => {
+    if (!isRecord(v) || depth > 2) return;
+    for (const [k, x] of Object.entries(v)) Array.isArray(x) ? lists.push([k, x]) : walk(x, depth + 1);
+  };
+  walk(body, 0);
+  return (lists.find(([k]) => RECORD_KEYS.has(k.toLowerCase())) ?? lists[0])?.[1];
+}
+
+/** The URL of the `rel="next"` link of a Link header. */
+function linkNext(header: string | string[] | undefined): string | undefined {
+  for (const part of [header]
+    .flat()
+    .join(',')
+    .split(/,(?=\s*<)/)) {
+    const m = /<([^>]*)>\s*;(.*)/.exec(part);
+    if (m && /\brel\s*=\s*"?([^"]*\s)?next(\s[^"]*)?"?/i.test(m[2]!)) return m[1];
+  }
+  return undefined;
+}
+/** The path of a next-page URL in a body (`next`, or `next.href` / `next.url`), at any depth. */
+function findNextPath(body: unknown, path = ''): string | undefined {
+  if (!isRecord(body)) return undefined;
+  for (const [k, v] of Object.entries(body)) {
+    const here = path ? `${path}.${k}` : k;
+    if (k.toLowerCase() === 'next') {
+      if (typeof v === 'string') return here;
+      for (const inner of ['href', 'url']) if (isRecord(v) && typeof v[inner] === 'string') return `${here}.${inner}`;
+    }
+    const deeper = findNextPath(v, here);
+    if (deeper) return deeper;
+  }
+  return undefined;
+}
+
+/** The pages of an endpoint, each as its list of records. */
+async function* pagesOf(http: HttpClient, url: string, what: string, options: PageOptions = {}): AsyncGenerator<Row[]> {
+  let paginator = options.paginator ?? 'auto';
+  let params: Params = { ...options.params };
+  let offset = 0;
+  let page = paginator !== 'auto' && paginator.type === 'page_number' ? (paginator.start ?? 1) : 1;
+  if (paginator !== 'auto' && paginator.type === 'offset')
+    Object.assign(params, {
+      [paginator.offsetParam ?? 'offset']: 0,
+      [paginator.limitParam ?? 'limit']: paginator.limit,
+    });
+  if (paginator !== 'auto' && paginator.type === 'page_number') params[paginator.param ?? 'page'] = page;
+  let next: string | undefined = url;
+  for (let n = 1; next !== undefined && n <= (options.maxPages ?? Infinity); n++) {
+    const res = await http.get(next, `${what} page ${n}`, { ...options, params, authOrigin: new URL(url).origin });
+    const records = recordsOf(res.body, options.records, `${what} page ${n}`);
+    yield records;
+    if (paginator === 'auto') {
+      const nextPath = linkNext(res.headers.link) ? undefined : findNextPath(res.body);
+      paginator = linkNext(res.headers.link)
+        ? { type: 'link_header' }
+        : nextPath
+          ? { type: 'next_url', path: nextPath }
+          : { type: 'single_page' };
+    }
+    const total = 'totalPath' in paginator && paginator.totalPath ? Number(at(res.body, paginator.totalPath)) : NaN;
+    switch (paginator.type) {
+      case 'link_header':
+      case 'next_url': {
+        // the next URL carries its own query: ours were for the first request
+        const link = paginator.type === 'link_header' ? linkNext(res.headers.link) : at(res.body, paginator.path);
+        [next, params] = [typeof link === 'string' && link ? new URL(link, res.url).href : undefined, {}];
+        break;
+      }
+      case 'cursor': {
+        const cursor = at(res.body, paginator.path);
+        if (cursor === undefined || cursor === null || cursor === '' || records.length === 0) next = undefined;
+        else params = { ...params, [paginator.param]: String(cursor) };
+        break;
+      }
+      case 'offset':
+        offset += paginator.limit;
+        if (records.length < paginator.limit || offset >= total) next = undefined;
+        else params = { ...params, [paginator.offsetParam ?? 'offset']: offset };
+        break;
+      case 'page_number':
+        page++;
+        if (records.length === 0 || page > total + (paginator.start ?? 1) - 1) next = undefined;
+        else params = { ...params, [paginator.param ?? 'page']: page };
+        break;
+      case 'single_page':
+        next = undefined;
+    }
+  }
+}
 
 // ─── Normalize: dlt's naming, flattening, child tables and types ─────────
 // Rows become rows of tables as dlt's relational normalizer makes them: objects flatten into
@@ -1340,22 +1583,70 @@ const FROM_SQL = new Map(
     t as DataType,
   ]),
 );
-const fromSqlType = (sql: string): ColumnType => FROM_SQL.get(sql) ?? 'other'; // as information_schema spells it
+/** Whether a value (of our type `t`) is held exactly by a column of a narrower type made by hand. */
+type Narrow = (t: DataType, v: unknown) => boolean;
+const intRange =
+  (bits: number, signed = true): Narrow =>
+  (t, v) =>
+    t === 'bigint' &&
+    BigInt(v as number) >= (signed ? -(2n ** BigInt(bits - 1)) : 0n) &&
+    BigInt(v as number) < 2n ** BigInt(signed ? bits - 1 : bits);
+const NARROW: Record<string, [DataType, Narrow]> = {
+  TINYINT: ['bigint', intRange(8)],
+  SMALLINT: ['bigint', intRange(16)],
+  INTEGER: ['bigint', intRange(32)],
+  UTINYINT: ['bigint', intRange(8, false)],
+  USMALLINT: ['bigint', intRange(16, false)],
+  UINTEGER: ['bigint', intRange(32, false)],
+  UBIGINT: ['bigint', intRange(64, false)],
+  FLOAT: ['double', (t, v) => (t === 'bigint' || t === 'double') && Math.fround(Number(v)) === Number(v)],
+  TIMESTAMP: ['timestamp', (t) => t === 'timestamp'], // read as UTC: the session's TimeZone is UTC
+  TIMESTAMP_NS: ['timestamp', (t) => t === 'timestamp'],
+  TIMESTAMP_MS: ['timestamp', (t) => t === 'timestamp' && parsed.fraction % 1000 === 0],
+  TIMESTAMP_S: ['timestamp', (t) => t === 'timestamp' && parsed.fraction === 0],
+};
+/** DECIMAL(p,s) holds an integer or a plain decimal number with at most p-s digits before the point and s after. */
+function decimalFits(precision: number, scale: number): Narrow {
+  return (t, v) => {
+    const m = (t === 'bigint' || t === 'double' || t === 'decimal') && /^-?(\d+)(?:\.(\d+))?$/.exec(String(v));
+    return !!m && m[1]!.replace(/^0+/, '').length <= precision - scale && (m[2]?.length ?? 0) <= scale;
+  };
+}
+/** A column type found in the destination (as information_schema spells it), as ours. */
+function fromSqlType(sql: string): Pick<ColumnInfo, 'type' | 'narrow' | 'sql'> {
+  const ours = FROM_SQL.get(sql);
+  if (ours) return { type: ours };
+  const narrow = NARROW[sql];
+  if (narrow) return { type: narrow[0], narrow: narrow[1], sql };
+  const decimal = /^DECIMAL\((\d+),(\d+)\)$/.exec(sql);
+  if (decimal) return { type: 'decimal', narrow: decimalFits(Number(decimal[1]), Number(decimal[2])), sql };
+  return { type: 'other' };
+}
 
 export interface ColumnInfo {
   type: ColumnType;
+  /** The destination had it before this run. */
   stored: boolean;
   exactInDouble: boolean;
+  /** dlt's variant flag: the column holds values of another column that did not fit its type. */
+  variant?: boolean;
+  /** A hand-made column of a narrower type than ours (INTEGER, REAL, TIMESTAMP, DECIMAL(p,s)): what fits it. */
+  narrow?: Narrow;
+  /** ...and its SQL type, which staging tables take too (so a value is never cast through a wider type). */
+  sql?: string;
 }
 /** A column this run adds. */
-const newColumn = (type: DataType): ColumnInfo => ({ type, stored: false, exactInDouble: true });
+const newColumn = (type: DataType, variant = false): ColumnInfo => ({
+  type,
+  stored: false,
+  exactInDouble: true,
+  ...(variant ? { variant } : {}),
+});
 export interface TableSchema {
   name: string;
   parent: string | null;
   /** In column order; `stored` marks the ones the destination had before this run. */
   columns: Map<string, ColumnInfo>;
-  /** Columns this run's rows brought, null values included (upsert updates only these). */
-  present?: Set<string>;
 }
 export type Schema = Map<string, TableSchema>;
 
@@ -1467,13 +1758,29 @@ function typeOf(v: unknown): DataType | null {
 }
 
 /** Can a value of type `t` go into a column of type `col` without changing what it says? */
-function fits(col: ColumnType, t: DataType, v: unknown): boolean {
+function fits(info: ColumnInfo, t: DataType, v: unknown): boolean {
+  const col = info.type;
+  if (info.narrow) return info.narrow(t, v);
   if (col === t || col === 'json') return true;
   if (col === 'text') return typeof v === 'string'; // an ISO-looking string in a text column is still text
   if (col === 'double')
     return t === 'bigint' && (typeof v === 'number' || ((v as bigint) >= -(2n ** 53n) && (v as bigint) <= 2n ** 53n));
   if (col === 'decimal') return t === 'bigint';
   return false;
+}
+
+/** The value at a column path (`owner__id`) of a source row: under a flat key, or through nested objects. */
+function valueAtPath(row: Row, path: string): unknown {
+  for (const key of Object.keys(row)) {
+    const name = normalizeKey(key);
+    const v = row[key];
+    if (name === path) return v;
+    if (isRecord(v) && path.startsWith(`${name}__`)) {
+      const found = valueAtPath(v, path.slice(name.length + 2));
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }
 
 const isRecord = (v: unknown): v is Row =>
@@ -1663,7 +1970,65 @@ class ColumnBuffer {
 }
 
 /** JSON text of a value for a json column; BigInts keep their digits. */
-const jsonText = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+const jsonText = (v: unknown) => toJson(v, false);
+const bigintAsText = (_k: string, x: unknown) => (typeof x === 'bigint' ? x.toString() : x);
+
+/**
+ * JSON text, keys sorted at every level when asked; BigInts keep their digits. JSON.stringify recurses
+ * and overflows the stack a few thousand levels down, so deeper data is written with an explicit stack.
+ */
+function toJson(value: unknown, sortKeys: boolean): string {
+  try {
+    return sortKeys ? JSON.stringify(value, sortedReplacer) : JSON.stringify(value, bigintAsText);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+  }
+  const out: string[] = [];
+  const open = new Set<object>(); // the objects being written, to refuse a cycle as JSON.stringify does
+  const todo: ({ text: string; leave?: object } | { value: unknown })[] = [{ value }];
+  const later = (parts: typeof todo) => {
+    for (let i = parts.length - 1; i >= 0; i--) todo.push(parts[i]!);
+  };
+  while (todo.length > 0) {
+    const task = todo.pop()!;
+    if ('text' in task) {
+      out.push(task.text);
+      if (task.leave) open.delete(task.leave);
+      continue;
+    }
+    const v = task.value;
+    const nested = Array.isArray(v) || (isRecord(v) && typeof v.toJSON !== 'function');
+    if (!nested) {
+      out.push(JSON.stringify(v, bigintAsText) ?? 'null');
+      continue;
+    }
+    if (open.has(v)) throw new TypeError('Converting circular structure to JSON');
+    open.add(v);
+    const parts: typeof todo = [];
+    if (Array.isArray(v)) {
+      v.forEach((x: unknown, i) =>
+        parts.push({ text: i > 0 ? ',' : '' }, { value: typeof x === 'function' ? null : (x ?? null) }),
+      );
+      later([{ text: '[' }, ...parts, { text: ']', leave: v }]);
+    } else {
+      const keys = Object.keys(v).filter((k) => v[k] !== undefined && typeof v[k] !== 'function');
+      for (const [i, k] of (sortKeys ? keys.sort() : keys).entries())
+        parts.push({ text: `${i > 0 ? ',' : ''}${JSON.stringify(k)}:` }, { value: v[k] });
+      later([{ text: '{' }, ...parts, { text: '}', leave: v }]);
+    }
+  }
+  return out.join('');
+}
+const sortedReplacer = (_k: string, v: unknown) =>
+  typeof v === 'bigint'
+    ? v.toString()
+    : isRecord(v)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, v[k]]),
+        )
+      : v;
 
 /** One batch as an Arrow IPC stream, the form parquet-wasm reads. */
 function batchToIpc(columns: [string, arrow.Data][], rows: number, constants: [string, string][]): Uint8Array {
@@ -1819,7 +2184,7 @@ class TableBuffer {
   capacity = 1024;
   files: string[] = [];
   total = 0;
-  /** Upsert: for each child row, the arrival number of its root row (duplicates of a key share ids). */
+  /** Merge: for each child row, the arrival number of its root row (duplicates of a key may share ids). */
   rootSeqs: Float64Array | null = null;
   /** `_dlt_id`s the data brought, by row of the batch (other root ids are made from the row number). */
   givenIds = new Map<number, string>();
@@ -1854,7 +2219,9 @@ class TableBuffer {
   claim(slot: Slot, key: string, sourceRow: number): void {
     if (slot.lastRow === this.total)
       throw new FlightError(
-        `source row ${sourceRow}: keys ${JSON.stringify(slot.lastKey)} and ${JSON.stringify(key)} both normalize to "${slot.name}" in table "${this.schema.name}"; rename one in the source`,
+        `source row ${sourceRow}: keys ${JSON.stringify(slot.lastKey)} and ${JSON.stringify(key)} both land in column ` +
+          `"${slot.name}" of table "${this.schema.name}" (their names normalize to it, or one is a variant of the ` +
+          `other's column); rename one in the source`,
       );
     slot.lastRow = this.total;
     slot.lastKey = key;
@@ -1875,6 +2242,8 @@ interface ExtractOptions {
   batchRows: number;
   /** dlt's max_table_nesting: levels of objects and lists flattened before the rest is kept as JSON. */
   maxNesting: number;
+  /** Tables in the dataset the pipeline doesn't own: a child table by one of these names fails the run. */
+  foreign: Set<string>;
   /** Called with each loader file as soon as it is written. */
   onFile(table: TableSchema, path: string): void;
 }
@@ -1952,11 +2321,8 @@ export class Extractor {
     if (this.rules.ids === 'random') return typeof row._dlt_id === 'string' && row._dlt_id ? row._dlt_id : ''; // dlt keeps an id the data brings; '' is made from the row number, when needed
     if (this.rules.ids === 'content')
       return digest128(sortedJson(Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('_dlt')))), 10);
-    const keyOf = (column: string) => Object.keys(row).find((k) => normalizeKey(k) === column);
-    return digest128(
-      sortedJson(Object.fromEntries(this.rules.primaryKey!.map((c) => [c, row[keyOf(c) ?? c] ?? null]))),
-      10,
-    );
+    const key = this.rules.primaryKey!.map((column) => [column, valueAtPath(row, column) ?? null]);
+    return digest128(sortedJson(Object.fromEntries(key)), 10);
   }
 
   /** Set when a batch was handed to the writer: the caller should let the writer and loader catch up. */
@@ -1983,9 +2349,15 @@ export class Extractor {
     let buf = this.buffers.get(name);
     if (!buf) {
       let schema = this.schema.get(name);
+      if (!schema && this.opts.foreign.has(name))
+        throw new FlightError(
+          `the rows have a list that loads into table "${name}", which exists in the dataset but is not one of ` +
+            `this pipeline's tables (its stored schema, _dlt_version, doesn't list it): rename or drop that table, ` +
+            `or load into another TABLE_NAME`,
+        );
       if (!schema) this.schema.set(name, (schema = { name, parent, columns: new Map() }));
       this.buffers.set(name, (buf = new TableBuffer(schema, this.buffers.size)));
-      if (parent !== null && this.rules.ids === 'key') buf.rootSeqs = new Float64Array(buf.capacity);
+      if (parent !== null && this.rules.rootIds) buf.rootSeqs = new Float64Array(buf.capacity);
     }
     return buf;
   }
@@ -2036,22 +2408,20 @@ export class Extractor {
   private put(buf: TableBuffer, slot: Slot, key: string, v: unknown): void {
     let info = slot.info;
     let t = typeof v === 'string' && info?.type === 'text' ? 'text' : typeOf(v); // any string fits text: no need to parse it
-    if (t === null) {
-      if (info && this.rules.ids === 'key') (buf.schema.present ??= new Set()).add(slot.name); // to upsert, an explicit null says something
-      return; // nulls are the default; a column that only ever sees nulls is never created
-    }
+    if (t === null) return; // nulls are the default; a column that only ever sees nulls is never created
     buf.claim(slot, key, this.sourceRow);
     if (!info) buf.schema.columns.set(slot.name, (slot.info = info = newColumn(t)));
     let target = slot;
-    if (info.type !== t && !fits(info.type, t, v)) {
+    if ((info.type !== t || info.narrow) && !fits(info, t, v)) {
       if (info.type === 'bigint' && t === 'double' && !info.stored && info.exactInDouble) {
         info.type = 'double';
         slot.col?.widenToDouble(buf.row);
       } else {
         if (typeof v === 'string') t = 'text'; // a string is kept verbatim, even one that looks like a date
         target = buf.slot(`${slot.name}__v_${t}`);
+        buf.claim(target, key, this.sourceRow); // a source key named like the variant must not write it too
         info = target.info;
-        if (!info || !fits(info.type, t, v)) buf.schema.columns.set(target.name, (target.info = info = newColumn(t)));
+        if (!info || !fits(info, t, v)) buf.schema.columns.set(target.name, (target.info = info = newColumn(t, true)));
       }
     }
     if (t === 'bigint' && typeof v === 'bigint' && (v > 2n ** 53n || v < -(2n ** 53n))) info.exactInDouble = false;
@@ -2089,9 +2459,6 @@ export class Extractor {
       `t${String(buf.index).padStart(3, '0')}.${String(buf.files.length).padStart(6, '0')}.parquet`,
     );
     const columns = buf.active.map((slot): [string, arrow.Data] => [slot.name, slot.col!.toArrow(buf.row)]);
-    const present = (buf.schema.present ??= new Set());
-    for (const slot of buf.active) present.add(slot.name);
-    if (buf.schema.parent === null) present.add('_dlt_load_id');
     if (buf.schema.parent === null && this.rules.ids === 'random')
       columns.push(['_dlt_id', this.rootIds.column(buf.total - buf.row, buf.row, buf.givenIds)]);
     buf.givenIds.clear();
@@ -2123,14 +2490,22 @@ export interface Destination {
   table(name: string): string;
   run(sql: string, params?: Record<string, DuckDBValue>): Promise<number>;
   rows(sql: string, params?: Record<string, DuckDBValue>): Promise<Record<string, unknown>[]>;
+  /** Stops the statement DuckDB is running (it fails with an interrupt error); the next one runs normally. */
+  interrupt(): void;
   close(): void;
 }
 
 const LOCKED = /Could not set lock|Conflicting lock/i;
 const heldInProcess = new Set<string>(); // DuckDB's file lock is per process; this covers runs in one process
 
-async function openDestination(plan: Plan, config: Config, readOnly = false): Promise<Destination> {
+async function openDestination(
+  plan: Plan,
+  config: Config,
+  readOnly = false,
+  signal?: AbortSignal,
+): Promise<Destination> {
   let instance: DuckDBInstance;
+  let release = () => {};
   const path = plan.databasePath;
   if (path !== null && readOnly) {
     instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' }).catch((e: unknown) => {
@@ -2148,7 +2523,12 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
       throw new FlightError(`could not connect to MotherDuck: ${errorText(e)}`);
     }
   } else {
-    instance = await openLocked(path, config.LOCK_TIMEOUT_S, { memory_limit: config.DUCKDB_MEMORY_LIMIT });
+    ({ instance, release } = await openLocked(
+      path,
+      config.LOCK_TIMEOUT_S,
+      { memory_limit: config.DUCKDB_MEMORY_LIMIT },
+      signal,
+    ));
   }
   let conn: DuckDBConnection | undefined;
   const close = () => {
@@ -2156,7 +2536,7 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
       conn?.closeSync();
     } finally {
       instance.closeSync();
-      if (path && !readOnly) heldInProcess.delete(path);
+      release();
     }
   };
   try {
@@ -2165,8 +2545,10 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
       table: (name) => `${q(plan.database)}.${q(plan.dataset)}.${q(name)}`,
       run: async (sql, params) => (await c.run(sql, params)).rowsChanged,
       rows: async (sql, params) => (await c.runAndReadAll(sql, params)).getRowObjectsJS(),
+      interrupt: () => c.interrupt(),
       close,
     };
+    await dest.run(`SET TimeZone = 'UTC'`); // a hand-made TIMESTAMP (no zone) column holds UTC
     if (path === null && !readOnly) await dest.run(`CREATE DATABASE IF NOT EXISTS ${q(plan.database)}`);
     return dest;
   } catch (e) {
@@ -2175,59 +2557,320 @@ async function openDestination(plan: Plan, config: Config, readOnly = false): Pr
   }
 }
 
-/** Opens the local file, waiting up to LOCK_TIMEOUT_S while another run holds it. */
-async function openLocked(path: string, timeoutS: number, options: Record<string, string>): Promise<DuckDBInstance> {
+/** Opens the local file, waiting up to LOCK_TIMEOUT_S while another run holds it; `release` on close. */
+async function openLocked(path: string, timeoutS: number, options: Record<string, string>, signal?: AbortSignal) {
+  let key: string; // the file's real path: one file reached through a symlink is still one file
   try {
     mkdirSync(dirname(path), { recursive: true });
+    key = existsSync(path) ? realpathSync(path) : join(realpathSync(dirname(path)), basename(path));
   } catch (e) {
     throw new FlightError(`could not create the folder of ${path}: ${errorText(e)}`);
   }
   const deadline = Date.now() + timeoutS * 1000;
   for (;;) {
     let held = `a run in this process`;
-    if (!heldInProcess.has(path)) {
+    if (!heldInProcess.has(key)) {
       try {
-        heldInProcess.add(path);
-        return await DuckDBInstance.create(path, options);
+        heldInProcess.add(key);
+        const instance = await DuckDBInstance.create(path, options);
+        return { instance, release: () => heldInProcess.delete(key) };
       } catch (e) {
-        heldInProcess.delete(path);
+        heldInProcess.delete(key);
         if (!LOCKED.test(errorText(e))) throw new FlightError(`could not open ${path}: ${errorText(e)}`);
         held = oneLine(errorText(e));
       }
     }
     if (Date.now() >= deadline)
       throw new FlightError(`another run holds the database ${path}; waited ${timeoutS}s (LOCK_TIMEOUT_S). ${held}`);
-    await sleep(Math.min(250, Math.max(10, deadline - Date.now())));
+    await sleep(Math.min(250, Math.max(10, deadline - Date.now())), signal);
+    if (signal?.aborted) throw cancelledError(signal.reason);
   }
 }
 
-/** The dataset's tables as they stand (the root table and its child tables), as a schema. */
-async function readSchema(dest: Destination, plan: Plan): Promise<Schema> {
+// ─── Stored schema: what the pipeline owns ─────────────────────────────────
+// As dlt does, the pipeline keeps its schema in the destination: <dataset>._dlt_version holds one row
+// per version (dlt's schema JSON, engine 11, dlt's version hash), written in the load's transaction;
+// `_dlt_loads.schema_version_hash` names it. Its tables are the pipeline's own: a run replaces, merges
+// and evolves only those (the configured table and its child tables), and a table it would create that
+// already stands there, unowned, fails the run. A dataset that dlt or the Python Flight made is read
+// the same way, and dlt can restore its pipeline from what this port writes.
+
+const SCHEMA_ENGINE_VERSION = 11;
+interface DltColumn {
+  name: string;
+  data_type?: string;
+  nullable?: boolean;
+  [hint: string]: unknown;
+}
+interface DltTable {
+  name?: string;
+  columns: Record<string, DltColumn>;
+  parent?: string;
+  [key: string]: unknown;
+}
+/** dlt's stored schema (`Schema.to_dict()`): what `_dlt_version.schema` holds. */
+export interface DltSchema {
+  version: number;
+  version_hash: string;
+  engine_version: number;
+  name: string;
+  tables: Record<string, DltTable>;
+  previous_hashes?: string[];
+  [key: string]: unknown;
+}
+
+/** dlt's own tables, as dlt describes them in every schema. */
+function dltTable(name: string, columns: [string, string, boolean, object?][], rest: object): DltTable {
+  const cols = columns.map(([n, data_type, nullable, hints]) => [n, { name: n, data_type, nullable, ...hints }]);
+  return { name, columns: Object.fromEntries(cols), ...rest };
+}
+const ROW_KEY = { unique: true, row_key: true };
+const DLT_TABLES = {
+  _dlt_version: dltTable(
+    '_dlt_version',
+    [
+      ['version', 'bigint', false],
+      ['engine_version', 'bigint', false],
+      ['inserted_at', 'timestamp', false],
+      ['schema_name', 'text', false],
+      ['version_hash', 'text', false],
+      ['schema', 'text', false],
+    ],
+    { write_disposition: 'skip', resource: '_dlt_version', description: 'Created by DLT. Tracks schema updates' },
+  ),
+  _dlt_loads: dltTable(
+    '_dlt_loads',
+    [
+      ['load_id', 'text', false, { precision: 64 }],
+      ['schema_name', 'text', true],
+      ['status', 'bigint', false],
+      ['inserted_at', 'timestamp', false],
+      ['schema_version_hash', 'text', true],
+    ],
+    { write_disposition: 'skip', resource: '_dlt_loads', description: 'Created by DLT. Tracks completed loads' },
+  ),
+  _dlt_pipeline_state: dltTable(
+    '_dlt_pipeline_state',
+    [
+      ['version', 'bigint', false],
+      ['engine_version', 'bigint', false],
+      ['pipeline_name', 'text', false],
+      ['state', 'text', false],
+      ['created_at', 'timestamp', false],
+      ['version_hash', 'text', true],
+      ['_dlt_load_id', 'text', false, { precision: 64 }],
+      ['_dlt_id', 'text', false, ROW_KEY],
+    ],
+    {
+      write_disposition: 'append',
+      file_format: 'preferred',
+      resource: '_dlt_pipeline_state',
+      'x-normalizer': { 'seen-data': true },
+    },
+  ),
+};
+const newDltSchema = (name: string): DltSchema => ({
+  version: 0,
+  version_hash: '',
+  engine_version: SCHEMA_ENGINE_VERSION,
+  name,
+  tables: { _dlt_version: DLT_TABLES._dlt_version, _dlt_loads: DLT_TABLES._dlt_loads },
+  settings: {
+    detections: ['iso_timestamp'],
+    default_hints: {
+      not_null: ['_dlt_id', '_dlt_root_id', '_dlt_parent_id', '_dlt_list_idx', '_dlt_load_id'],
+      parent_key: ['_dlt_parent_id'],
+      root_key: ['_dlt_root_id'],
+      unique: ['_dlt_id'],
+      row_key: ['_dlt_id'],
+    },
+  },
+  normalizers: { names: 'snake_case', json: { module: 'dlt.common.normalizers.json.relational' } },
+  previous_hashes: [],
+});
+
+/** dlt's `generate_version_hash`: SHA3-256 of the sorted-key JSON (no version fields), then names in column order. */
+export function schemaVersionHash(schema: DltSchema): string {
+  const { version, version_hash, imported_version_hash, previous_hashes, ...content } = schema;
+  const hash = createHash('sha3-256').update(sortedJson(content));
+  for (const table of Object.keys(content.tables).sort()) {
+    hash.update(table);
+    for (const column of Object.keys(content.tables[table]!.columns ?? {})) hash.update(column);
+  }
+  return hash.digest('base64');
+}
+
+/** The newest stored version of the pipeline's schema (dlt reads it the same way), or null. */
+async function readStoredSchema(dest: Destination, plan: Plan): Promise<DltSchema | null> {
+  const rows = await dest
+    .rows(
+      `SELECT version, schema FROM ${dest.table('_dlt_version')} WHERE schema_name = $name
+       ORDER BY inserted_at DESC, version DESC LIMIT 1`,
+      { name: plan.schemaName },
+    )
+    .catch(orNoTable);
+  if (!rows[0]) return null;
+  try {
+    const text = String(rows[0].schema);
+    const json = /^[A-Za-z0-9+/]+=*$/.test(text) ? inflateSync(Buffer.from(text, 'base64')).toString('utf8') : text;
+    const schema = JSON.parse(json) as DltSchema;
+    if (typeof schema.tables !== 'object' || schema.tables === null) throw new Error('it has no "tables"');
+    return schema;
+  } catch (e) {
+    throw new FlightError(
+      `the stored schema of pipeline "${plan.schemaName}" (${plan.dataset}._dlt_version, version ${rows[0].version}) ` +
+        `can't be read: ${errorText(e)}. Delete that row to fall back to the version before it.`,
+    );
+  }
+}
+const orNoTable = (e: unknown) => (/does not exist/i.test(errorText(e)) ? [] : Promise.reject(e));
+
+/** The pipeline's tables as this run starts: the stored schema's, with their columns as they stand. */
+interface Owned {
+  stored: DltSchema | null;
+  /** The configured table and its child tables (what this run may touch). */
+  schema: Schema;
+  /** Tables in the dataset the pipeline doesn't own: this run must not create any of them. */
+  foreign: Set<string>;
+}
+async function readOwnedSchema(dest: Destination, plan: Plan): Promise<Owned> {
+  const stored = await readStoredSchema(dest, plan);
+  const physical = new Map<string, Map<string, string>>();
   const found = await dest.rows(
     `SELECT table_name, column_name, data_type FROM information_schema.columns
-     WHERE table_catalog = $db AND table_schema = $dataset AND (table_name = $table OR starts_with(table_name, $prefix))
-     ORDER BY length(table_name), table_name, ordinal_position`,
-    { db: plan.database, dataset: plan.dataset, table: plan.table, prefix: `${plan.table}__` },
+     WHERE table_catalog = $db AND table_schema = $dataset ORDER BY table_name, ordinal_position`,
+    { db: plan.database, dataset: plan.dataset },
   );
-  const schema: Schema = new Map();
   for (const r of found as { table_name: string; column_name: string; data_type: string }[]) {
-    let t = schema.get(r.table_name);
-    if (!t)
-      schema.set(
-        r.table_name,
-        (t = {
-          name: r.table_name,
-          parent: r.table_name === plan.table ? null : (parentOf(r.table_name, schema) ?? plan.table),
-          columns: new Map(),
-        }),
-      );
-    t.columns.set(r.column_name, { type: fromSqlType(r.data_type), stored: true, exactInDouble: false });
+    if (!physical.has(r.table_name)) physical.set(r.table_name, new Map());
+    physical.get(r.table_name)!.set(r.column_name, r.data_type);
   }
-  return schema;
+  const tables: Record<string, Pick<DltTable, 'parent' | 'columns'>> = stored
+    ? stored.tables
+    : await adoptLegacyTables(dest, plan, physical);
+  const inChain = (name: string): boolean => {
+    for (let t: string | undefined = name, hops = 0; t !== undefined && hops < 1000; t = tables[t]?.parent, hops++)
+      if (t === plan.table) return true;
+    return false;
+  };
+  const schema: Schema = new Map();
+  for (const name of [plan.table, ...Object.keys(tables).filter((t) => t !== plan.table && inChain(t))]) {
+    const columns = new Map<string, ColumnInfo>();
+    for (const c of Object.values(tables[name]?.columns ?? {})) {
+      const type = DATA_TYPES.has(c.data_type ?? '') ? (c.data_type as DataType) : 'other';
+      columns.set(c.name, { type, stored: false, exactInDouble: false, ...(c.variant ? { variant: true } : {}) });
+    }
+    for (const [column, sql] of physical.get(name) ?? [])
+      // as they stand: the destination's type decides
+      columns.set(column, { ...columns.get(column), ...fromSqlType(sql), stored: true, exactInDouble: false });
+    if (columns.size > 0)
+      schema.set(name, { name, parent: name === plan.table ? null : tables[name]!.parent!, columns });
+  }
+  const foreign = new Set([...physical.keys()].filter((t) => !(t in tables) && t !== plan.table));
+  return { stored, schema, foreign };
 }
-/** The longest table already seen that prefixes this child table's name. */
-const parentOf = (name: string, schema: Schema) =>
-  [...schema.keys()].filter((t) => name.startsWith(`${t}__`)).sort((a, b) => b.length - a.length)[0] ?? null;
+const DATA_TYPES = new Set(Object.keys(SQL_TYPES));
+
+/**
+ * A dataset an earlier version of this port loaded has no `_dlt_version`: once, its child tables are
+ * recognised by their rows, each of whose `_dlt_parent_id` must be a row of the parent (an empty table
+ * by its dlt columns), never by the name alone.
+ */
+async function adoptLegacyTables(dest: Destination, plan: Plan, physical: Map<string, Map<string, string>>) {
+  const tables: Record<string, Pick<DltTable, 'parent' | 'columns'>> = {};
+  const loaded = await dest
+    .rows(`SELECT 1 FROM ${dest.table('_dlt_loads')} WHERE schema_name = $name LIMIT 1`, { name: plan.schemaName })
+    .catch(orNoTable);
+  if (loaded.length === 0 || !physical.has(plan.table)) return tables;
+  tables[plan.table] = { columns: {} };
+  const candidates = [...physical.keys()]
+    .filter((t) => t.startsWith(`${plan.table}__`))
+    .sort((a, b) => a.length - b.length);
+  for (const name of candidates) {
+    const parent = Object.keys(tables)
+      .filter((p) => name.startsWith(`${p}__`))
+      .sort((a, b) => b.length - a.length)[0]!;
+    if (!['_dlt_parent_id', '_dlt_list_idx', '_dlt_id'].every((c) => physical.get(name)!.has(c))) continue;
+    const [check] = await dest.rows(
+      `SELECT count(*) AS rows, count(*) FILTER (WHERE p._dlt_id IS NULL) AS orphans
+       FROM ${dest.table(name)} AS c LEFT JOIN ${dest.table(parent)} AS p ON p._dlt_id = c._dlt_parent_id`,
+    );
+    if (Number(check?.orphans) === 0) tables[name] = { parent, columns: {} };
+  }
+  return tables;
+}
+
+/** The stored schema with this run's tables and columns in it; the same object when nothing changed. */
+function evolveStoredSchema(previous: DltSchema | null, schema: Schema, plan: Plan): DltSchema {
+  const next: DltSchema = structuredClone(previous ?? newDltSchema(plan.schemaName));
+  const rules = rowRules(plan);
+  for (const t of schema.values()) {
+    const root = t.parent === null;
+    const entry = (next.tables[t.name] ??= root ? { columns: {} } : { name: t.name, columns: {}, parent: t.parent! });
+    if (root) {
+      if (plan.disposition === 'merge') entry['x-merge-strategy'] = plan.mergeStrategy;
+      else delete entry['x-merge-strategy'];
+      Object.assign(entry, { write_disposition: plan.disposition, name: t.name, resource: t.name });
+    }
+    entry['x-normalizer'] = { 'seen-data': true };
+    for (const [name, info] of t.columns) {
+      if (info.type === 'other') continue;
+      const column = (entry.columns[name] ??= { name, data_type: info.type, nullable: true });
+      Object.assign(column, columnHints(name, root, info, plan));
+    }
+  }
+  next.tables._dlt_pipeline_state ??= DLT_TABLES._dlt_pipeline_state;
+  const json = next.normalizers as { json: { config?: { propagation?: { tables?: Record<string, object> } } } };
+  if (rules.rootIds)
+    (((json.json.config ??= {}).propagation ??= {}).tables ??= {})[plan.table] = { _dlt_id: '_dlt_root_id' };
+  const hash = schemaVersionHash(next);
+  if (previous && hash === previous.version_hash) return previous;
+  if (previous) next.previous_hashes = [previous.version_hash, ...(previous.previous_hashes ?? [])].slice(0, 10);
+  return Object.assign(next, { version: (previous?.version ?? 0) + 1, version_hash: hash });
+}
+
+/** dlt's hints of a column: its own columns' keys, the primary key, the delete marker, variants, scd2's. */
+function columnHints(name: string, root: boolean, info: ColumnInfo, plan: Plan): Partial<DltColumn> {
+  const rules = rowRules(plan);
+  switch (name) {
+    case '_dlt_id':
+      if (root && rules.validity) return { nullable: false, 'x-row-version': true, unique: false, row_key: false };
+      return { nullable: false, unique: true, row_key: true };
+    case '_dlt_load_id':
+    case '_dlt_list_idx':
+      return { nullable: false };
+    case '_dlt_parent_id':
+      return { nullable: false, parent_key: true };
+    case '_dlt_root_id':
+      return { nullable: false, root_key: true };
+    case '_dlt_valid_from':
+    case '_dlt_valid_to':
+      if (root && rules.validity)
+        return { nullable: true, [name === '_dlt_valid_from' ? 'x-valid-from' : 'x-valid-to']: true };
+  }
+  const key = root && plan.disposition === 'merge' && plan.primaryKey.includes(name);
+  return {
+    ...(info.variant ? { variant: true } : {}),
+    ...(key ? { nullable: false } : {}),
+    primary_key: key || undefined, // a key no longer configured loses its hint
+    hard_delete: (root && name === plan.deleteColumn) || undefined,
+  };
+}
+
+/** Writes a new `_dlt_version` row when the schema changed (inside the load's transaction). */
+async function saveStoredSchema(dest: Destination, schema: DltSchema, previous: DltSchema | null): Promise<void> {
+  if (schema === previous) return;
+  const table = dest.table('_dlt_version');
+  await dest.run(`CREATE TABLE IF NOT EXISTS ${table} (version BIGINT NOT NULL, engine_version BIGINT NOT NULL,
+    inserted_at TIMESTAMPTZ NOT NULL, schema_name VARCHAR NOT NULL, version_hash VARCHAR NOT NULL, schema VARCHAR NOT NULL)`);
+  await dest.run(`INSERT INTO ${table} VALUES ($version, $engine, now(), $name, $hash, $schema)`, {
+    version: schema.version,
+    engine: schema.engine_version,
+    name: schema.name,
+    hash: schema.version_hash,
+    schema: JSON.stringify(schema),
+  });
+}
 
 // ─── Load: one transaction ─────────────────────
 // Everything a load changes (new tables and columns, the rows, _dlt_loads, state, the ledger row)
@@ -2255,11 +2898,14 @@ export class Loader {
   private readonly disposition: Plan['disposition'];
   private readonly dest: Destination;
   private readonly plan: Plan;
-  constructor(dest: Destination, plan: Plan, schema: Schema) {
-    [this.dest, this.plan] = [dest, plan];
+  private readonly stored: DltSchema | null;
+  constructor(dest: Destination, plan: Plan, owned: Owned) {
+    [this.dest, this.plan, this.stored] = [dest, plan, owned.stored];
     this.disposition = plan.disposition;
-    for (const t of schema.values())
-      this.known.set(dest.table(t.name), new Map([...t.columns].map(([n, c]) => [n, c.type])));
+    for (const t of owned.schema.values()) {
+      const standing = [...t.columns].filter(([, c]) => c.stored).map(([n, c]): [string, ColumnType] => [n, c.type]);
+      if (standing.length > 0) this.known.set(dest.table(t.name), new Map(standing));
+    }
   }
 
   /** Inside the transaction runFlight opened. */
@@ -2311,7 +2957,9 @@ export class Loader {
       await this.dest.run(`DROP TABLE ${STAGE}`);
     }
     for (const stage of this.stages.values()) await this.dest.run(`DROP TABLE ${stage}`);
-    await recordLoad(this.dest, pkg, this.plan.schemaName);
+    const schema = evolveStoredSchema(this.stored, pkg.schema, this.plan);
+    await saveStoredSchema(this.dest, schema, this.stored);
+    await recordLoad(this.dest, pkg, schema);
     await beforeCommit(this.counts);
     await this.dest.run('COMMIT');
   }
@@ -2323,6 +2971,7 @@ export class Loader {
   }
 
   private async loadFile(table: TableSchema, path: string): Promise<void> {
+    if (this.closed) return; // queued before the run failed: the working folder goes with the run
     try {
       const root = table.parent === null;
       let stage = this.stages.get(table.name);
@@ -2333,7 +2982,7 @@ export class Loader {
         ? []
         : root
           ? [['_dlt_seq', 'bigint']]
-          : this.plan.mergeStrategy === 'upsert'
+          : this.plan.mergeStrategy !== 'scd2'
             ? [['_dlt_root_seq', 'bigint']]
             : [];
       await this.evolve(stage ?? this.dest.table(table.name), table, hidden, stage ? VALIDITY : []);
@@ -2362,17 +3011,18 @@ export class Loader {
     );
     const known = this.known.get(target);
     const temp = target.startsWith('temp.') ? 'TEMP ' : '';
+    const sqlType = (name: string, type: DataType) => table.columns.get(name)?.sql ?? SQL_TYPES[type];
     if (!known) {
       if (wanted.length === 0) return;
       await this.dest.run(
-        `CREATE ${temp}TABLE ${target} (${wanted.map(([n, t]) => `${q(n)} ${SQL_TYPES[t]}`).join(', ')})`,
+        `CREATE ${temp}TABLE ${target} (${wanted.map(([n, t]) => `${q(n)} ${sqlType(n, t)}`).join(', ')})`,
       );
       this.known.set(target, new Map(wanted));
       return;
     }
     for (const [name, type] of wanted) {
       const has = known.get(name);
-      if (has === undefined) await this.dest.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${SQL_TYPES[type]}`);
+      if (has === undefined) await this.dest.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${sqlType(name, type)}`);
       else if (has === 'bigint' && type === 'double')
         await this.dest.run(`ALTER TABLE ${target} ALTER COLUMN ${q(name)} TYPE DOUBLE`);
       else continue;
@@ -2420,25 +3070,23 @@ async function deleteChildrenOfStagedKeys(dest: Destination, plan: Plan, tables:
       `DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN (SELECT d._dlt_id FROM ${dest.table(plan.table)} AS d JOIN ${STAGE} AS s ON ${keyMatch(plan, 'd', 's')})`,
     );
 }
-/** Child rows of the merged root rows that are kept: linked by id, or (upsert, where duplicates share an id) by arrival order. */
+/**
+ * Child rows of the merged root rows that are kept, linked by the root row's arrival number: duplicates
+ * of a key (and rows that brought the same `_dlt_id`) share ids, so an id would take all their children.
+ */
 async function insertStagedChildren(
   dest: Destination,
   pkg: LoadPackage,
   plan: Plan,
   stages: Map<string, string>,
   counts: Map<string, number>,
-  link: '_dlt_root_id' | '_dlt_root_seq',
 ): Promise<void> {
-  const kept = `SELECT ${link === '_dlt_root_id' ? '_dlt_id' : '_dlt_seq'} FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`;
+  const kept = `SELECT _dlt_seq FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`;
   for (const [name, stage] of stages) {
     if (name === plan.table) continue;
-    const columns = link === '_dlt_root_seq' ? '* EXCLUDE (_dlt_root_seq)' : '*';
-    counts.set(
-      name,
-      await dest.run(
-        `INSERT INTO ${dest.table(name)} BY NAME SELECT ${columns} FROM ${stage} WHERE ${link} IN (${kept})`,
-      ),
-    );
+    const sql = `INSERT INTO ${dest.table(name)} BY NAME
+                 SELECT * EXCLUDE (_dlt_root_seq) FROM ${stage} WHERE _dlt_root_seq IN (${kept})`;
+    counts.set(name, await dest.run(sql));
   }
 }
 
@@ -2454,14 +3102,13 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
         `INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq) FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`,
       ),
     );
-    await insertStagedChildren(dest, pkg, plan, stages, counts, '_dlt_root_id');
+    await insertStagedChildren(dest, pkg, plan, stages, counts);
   },
 
-  /** Update matching keys in place (columns no row of the run brought keep their values), insert new keys. */
+  /** Update matching keys in place, every column from the run's row (as dlt: what it lacks is NULL), insert new keys. */
   async upsert(dest, pkg, plan, { tables, stages, counts }) {
-    const brought = [...(pkg.schema.get(plan.table)?.present ?? [])].filter(
-      (c) => pkg.schema.get(plan.table)?.columns.get(c)?.type !== 'other',
-    );
+    const root = [...(pkg.schema.get(plan.table)?.columns ?? [])];
+    const brought = root.filter(([, c]) => c.type !== 'other').map(([name]) => name);
     const deleted = deletedSql(pkg, plan, 's');
     await deleteChildrenOfStagedKeys(dest, plan, tables);
     await dest.run(
@@ -2474,7 +3121,7 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
       plan.table,
       Number((await dest.rows(`SELECT count(*) AS n FROM ${STAGE} AS s WHERE NOT ${deleted}`))[0]?.n ?? 0),
     );
-    await insertStagedChildren(dest, pkg, plan, stages, counts, '_dlt_root_seq');
+    await insertStagedChildren(dest, pkg, plan, stages, counts);
   },
 
   /** History: a row is a version identified by its content hash; changed and vanished rows are closed, new versions opened, all at the load's instant. */
@@ -2515,17 +3162,15 @@ function loadInstant(loadId: string): string {
 }
 
 /** dlt's `_dlt_loads` row: status 0 marks the load complete, in the same transaction as its data. */
-async function recordLoad(dest: Destination, pkg: LoadPackage, schemaName: string): Promise<void> {
+async function recordLoad(dest: Destination, pkg: LoadPackage, schema: DltSchema): Promise<void> {
   const loads = dest.table('_dlt_loads');
   await dest.run(
     `CREATE TABLE IF NOT EXISTS ${loads} (load_id VARCHAR NOT NULL, schema_name VARCHAR, status BIGINT NOT NULL, inserted_at TIMESTAMPTZ NOT NULL, schema_version_hash VARCHAR)`,
   );
-  const shape = [...pkg.schema.values()].map((t) => [t.name, [...t.columns].map(([n, c]) => [n, c.type])]);
-  const hash = createHash('sha256').update(JSON.stringify(shape)).digest('base64');
   await dest.run(`INSERT INTO ${loads} VALUES ($id, $schema, 0, now(), $hash)`, {
     id: pkg.loadId,
-    schema: schemaName,
-    hash,
+    schema: schema.name,
+    hash: schema.version_hash,
   });
 }
 
@@ -2539,19 +3184,7 @@ const STATE_ENGINE_VERSION = 4;
 export type PipelineState = Record<string, unknown> & { _state_version?: number; _version_hash?: string };
 
 /** JSON with keys sorted at every level: the stable text that version and row hashes are made of. */
-export function sortedJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) =>
-    typeof v === 'bigint'
-      ? v.toString()
-      : isRecord(v)
-        ? Object.fromEntries(
-            Object.keys(v)
-              .sort()
-              .map((k) => [k, v[k]]),
-          )
-        : v,
-  );
-}
+export const sortedJson = (value: unknown): string => toJson(value, true);
 /** dlt's digest128: base64 of a SHAKE-128 digest, padding stripped. */
 const digest128 = (text: string, bytes: number) =>
   createHash('shake128', { outputLength: bytes }).update(text).digest('base64').replace(/=+$/, '');
@@ -2573,17 +3206,26 @@ function stateVersionHash(state: PipelineState): string {
 async function loadState(dest: Destination, plan: Plan): Promise<PipelineState> {
   const stored = await dest
     .rows(
-      `SELECT s.state FROM ${dest.table('_dlt_pipeline_state')} AS s JOIN ${dest.table('_dlt_loads')} AS l ON l.load_id = s._dlt_load_id
+      `SELECT s.version, s.state FROM ${dest.table('_dlt_pipeline_state')} AS s
+       JOIN ${dest.table('_dlt_loads')} AS l ON l.load_id = s._dlt_load_id
        WHERE s.pipeline_name = $pipeline AND l.status = 0 ORDER BY l.load_id DESC LIMIT 1`,
       { pipeline: plan.schemaName },
     )
-    .catch((e: unknown) => {
-      if (/does not exist/i.test(errorText(e))) return [];
-      throw e;
-    });
-  const state: PipelineState = stored[0]
-    ? decodeState(String(stored[0].state))
-    : { _state_version: 0, _state_engine_version: STATE_ENGINE_VERSION };
+    .catch(orNoTable);
+  let state: PipelineState = { _state_version: 0, _state_engine_version: STATE_ENGINE_VERSION };
+  if (stored[0]) {
+    const { version } = stored[0];
+    try {
+      state = decodeState(String(stored[0].state));
+    } catch (e) {
+      const table = `${plan.database}.${plan.dataset}._dlt_pipeline_state`;
+      throw new FlightError(
+        `the pipeline state of "${plan.schemaName}" in ${table} (version ${version}) can't be decoded ` +
+          `(${errorText(e)}). To reset it, and restart its incremental cursors from their initial values, delete ` +
+          `it: DELETE FROM ${table} WHERE pipeline_name = '${plan.schemaName}' AND version = ${version}`,
+      );
+    }
+  }
   Object.assign(state, {
     pipeline_name: plan.schemaName,
     dataset_name: plan.dataset,
@@ -2682,6 +3324,9 @@ export function makeIncremental<T extends Cursor>(
   const startHashes = new Set(saved.unique_hashes);
   let lastValue = startValue;
   let boundary = new Set(saved.unique_hashes); // hashes of rows whose cursor equals lastValue
+  // Read when the state is saved (JSON reads the getter), not copied per row: that made a run quadratic
+  // when many rows share the cursor value.
+  Object.defineProperty(saved, 'unique_hashes', { get: () => [...boundary], enumerable: true, configurable: true });
   const rowHash = (row: Row) =>
     digest128(sortedJson(options.primaryKey ? options.primaryKey.map((k) => row[k]) : row), 15);
   const accept = (row: Row): boolean => {
@@ -2701,7 +3346,7 @@ export function makeIncremental<T extends Cursor>(
     const vsLast = lastValue === undefined ? 1 : compareCursor(value, lastValue, cursorPath);
     if (vsLast > 0) [lastValue, boundary] = [value, new Set()];
     if (vsLast >= 0) boundary.add(rowHash(row));
-    Object.assign(saved, { last_value: lastValue, unique_hashes: [...boundary], start_value: startValue });
+    Object.assign(saved, { last_value: lastValue, start_value: startValue });
     return true;
   };
   return {
@@ -2758,6 +3403,12 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** Where a live progress line goes; defaults to stderr when it is a terminal, else nowhere. */
   terminal?: { write(text: string): unknown } | null;
+  /**
+   * Cancels the run when it aborts (main aborts it on SIGTERM / SIGINT): requests and DuckDB's statement
+   * stop, everything rolls back, the ledger records `cancelled by <reason>`. A source blocked in code that
+   * ignores the cancel is left behind.
+   */
+  signal?: AbortSignal;
 }
 export interface RunSummary {
   status: 'succeeded' | 'failed';
@@ -2772,6 +3423,21 @@ export interface RunSummary {
   error?: string;
 }
 
+/** A run its caller cancelled (main: on SIGTERM / SIGINT) fails with this. */
+const cancelledError = (reason: unknown) =>
+  new FlightError(typeof reason === 'string' ? `cancelled by ${reason}` : `cancelled (${errorText(reason)})`);
+
+/** `work`, or a cancellation as soon as `signal` aborts (a source may be stuck where nothing can stop it). */
+function orCancelled<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return work;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(cancelledError(signal.reason));
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
 /** dlt's load id: the start time in seconds, with microseconds (fixed width, so ids sort as text). */
 const newLoadId = () => ((performance.timeOrigin + performance.now()) / 1000).toFixed(6);
 
@@ -2781,6 +3447,7 @@ export async function runFlight({
   source = githubRepoRows,
   log = (line) => console.log(line),
   terminal = process.stderr.isTTY ? process.stderr : null,
+  signal,
 }: RunOptions): Promise<RunSummary> {
   const started = Date.now();
   const seconds = () => Math.round(Date.now() - started) / 1000;
@@ -2804,7 +3471,7 @@ export async function runFlight({
   }
   const config = parsedConfig.config;
   const plan = planFor(config);
-  const redact = redactor(secretsOf(config));
+  const redact = redactor(secretsOf(config)); // and every credential a request of the run carries
   const meter = progressMeter(terminal);
   const effects = new Map<string, string | number | undefined>(); // a failed line repeats its step's effect
   const say = (step: string, status: string, fields: Fields = {}) => {
@@ -2819,7 +3486,7 @@ export async function runFlight({
   const target = `${plan.database}.${plan.dataset}.${plan.table}`;
   const loadId = newLoadId();
   const workDir = join(tmpdir(), 'flight-dlt-ingest', `${config.PIPELINE_NAME.slice(0, 64)}-${loadId}-${process.pid}`);
-  const http = createHttpClient(config, redact);
+  const http = createHttpClient(config, redact, redact.add);
   const summary: RunSummary = {
     status: 'failed',
     exitCode: 1,
@@ -2851,10 +3518,20 @@ export async function runFlight({
   let loader: Loader | undefined;
   let writer: ParquetWriter | undefined;
   let ended = false; // a failed run's stray requests report no more progress
+  const onCancel = () => {
+    ended = true;
+    void http.close().catch(() => {}); // waits and requests end at once
+    dest?.interrupt(); // so does the statement DuckDB is running
+  };
+  signal?.addEventListener('abort', onCancel, { once: true });
+  const cancelled = () => {
+    if (signal?.aborted) throw cancelledError(signal.reason);
+  };
   try {
     say(step, 'running', { effect: plan.databasePath ? `file:${plan.databasePath}` : `md:${plan.database}` });
     prepareWorkDir(workDir);
-    dest = await openDestination(plan, config);
+    dest = await openDestination(plan, config, false, signal);
+    cancelled();
     await ensureLedger(dest, plan);
     say(step, 'ok');
 
@@ -2862,14 +3539,15 @@ export async function runFlight({
     say(step, 'running', { effect: `table:${target}` });
     await dest.run('BEGIN TRANSACTION'); // state and schema are read in the load's own transaction
     const state = await loadState(dest, plan);
-    const schema = await readSchema(dest, plan);
-    loader = new Loader(dest, plan, schema);
+    const owned = await readOwnedSchema(dest, plan);
+    loader = new Loader(dest, plan, owned);
     await loader.begin();
     const extractor = new Extractor(
       plan,
-      schema,
+      owned.schema,
       {
         loadId,
+        foreign: owned.foreign,
         dir: workDir,
         batchRows: config.BATCH_ROWS,
         maxNesting: config.MAX_TABLE_NESTING,
@@ -2883,10 +3561,19 @@ export async function runFlight({
         return resourceState(state, plan); // created on first use: a source that keeps none adds no entry
       },
       incremental: (cursorPath, options) => makeIncremental(ctx.state, cursorPath, options),
-      getJson: http.getJson,
+      getJson: async (url, what, options) => (await http.get(url, what, options)).body,
+      pages: (url, what, options) => pagesOf(http, url, what, options),
+      secret: (name) => {
+        const value = secretFrom(env, name);
+        redact.add(value);
+        return value;
+      },
       progress: (done, total, effect) => ended || say('extract', 'running', { done, total, effect }),
     };
-    await pump(source(ctx), extractor, loader, meter);
+    await orCancelled(
+      sourceRows(source(ctx)).then((rows) => pump(rows, extractor, loader!, meter)),
+      signal,
+    );
     const pkg = await extractor.finish();
     const extracted = pkg.tables.get(plan.table)?.rows ?? 0;
     say(step, 'ok', { rows: extracted, files: [...pkg.tables.values()].reduce((n, t) => n + t.files.length, 0) });
@@ -2896,6 +3583,7 @@ export async function runFlight({
     await loader.finish(pkg, async (counts) => {
       const rows = counts.get(plan.table) ?? 0;
       const perTable = [...counts].map(([t, n]) => `${t}=${n}`).join(', ') || 'no rows';
+      cancelled(); // the last moment a cancel can still undo the run
       await saveState(dest!, plan, state, loadId);
       await writeLedger(
         dest!,
@@ -2913,12 +3601,14 @@ export async function runFlight({
     say(step, 'ok', { rows: summary.rowsLoaded, effect: `table:${target}` });
     say('ledger', 'ok', { effect: `table:${plan.database}.main.${plan.ledger}`, status: 'succeeded' });
     Object.assign(summary, { status: 'succeeded', exitCode: 0 });
-  } catch (e) {
+  } catch (failure) {
     ended = true;
+    // whatever failed once the run was cancelled (an aborted request, an interrupted statement), the cancel is why
+    const e = signal?.aborted ? cancelledError(signal.reason) : failure;
     await writer?.close(); // no file finishing now may reach the loader
     await loader?.abort();
     await dest?.run('ROLLBACK').catch(() => {}); // nothing of the run stays (an error if it never began: fine)
-    if (e instanceof LoadError) step = 'load';
+    if (failure instanceof LoadError) step = 'load';
     summary.error = redact(errorText(e));
     say(step, 'failed', { error: oneLine(summary.error) });
     if (dest) {
@@ -2931,6 +3621,7 @@ export async function runFlight({
       }
     }
   } finally {
+    signal?.removeEventListener('abort', onCancel);
     meter.stop();
     await writer?.close();
     await http.close().catch(() => {});
@@ -2983,28 +3674,42 @@ function progressMeter(terminal: { write(text: string): unknown } | null) {
  * are taken up and the next handed over, so Parquet writing and loading run while the next batch is
  * built; keepUp waits when either falls behind.
  */
-async function pump(
-  rows: Iterable<Row> | AsyncIterable<Row>,
-  extractor: Extractor,
-  loader: Loader,
-  counter: { rows: number },
-): Promise<void> {
+async function pump(rows: Rows, extractor: Extractor, loader: Loader, counter: { rows: number }): Promise<void> {
   const turn = async () => {
     await new Promise(setImmediate);
     await extractor.keepUp();
     await loader.keepUp();
   };
-  if (Symbol.iterator in rows) {
-    for (const row of rows) {
-      extractor.add(row);
-      if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
+  try {
+    if (Symbol.iterator in rows) {
+      for (const row of rows) {
+        extractor.add(row);
+        if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
+      }
+    } else {
+      for await (const row of rows) {
+        extractor.add(row);
+        if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
+      }
     }
-  } else {
-    for await (const row of rows) {
-      extractor.add(row);
-      if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
-    }
+  } catch (e) {
+    if (!(e instanceof RangeError && /call stack/i.test(e.message))) throw e;
+    throw new FlightError(
+      `source row ${counter.rows + 1} is nested too deeply to process (${e.message}); ` +
+        `flatten it in the source, or make it shallower`,
+    );
   }
+}
+
+/** What a source returned, checked: rows as an array, a generator or an async generator, or a Promise of them. */
+async function sourceRows(returned: Rows | Promise<Rows>): Promise<Rows> {
+  const rows: unknown = await returned;
+  if (typeof rows === 'object' && rows !== null && (Symbol.iterator in rows || Symbol.asyncIterator in rows))
+    return rows as Rows;
+  const got = rows === null ? 'null' : typeof rows === 'object' ? 'an object that is not iterable' : typeof rows;
+  throw new FlightError(
+    `a source must return its rows as an array, a generator or an async generator (or a Promise of an array), got ${got}`,
+  );
 }
 
 /** The working folder for this run's loader files; fails before the destination is touched. */
@@ -3060,9 +3765,44 @@ async function main(argv: string[]): Promise<number> {
   }
   const cron = blankToUndefined(process.env.SCHEDULE_CRON) as string | undefined;
   if (cron && !('problems' in parseConfig(process.env))) return runOnSchedule(cron, process.env);
-  const summary = await runFlight({ env: process.env });
+  const cancel = cancelOnSignals();
+  const summary = await runFlight({ env: process.env, signal: cancel.signal });
   printSummary(summary);
-  return summary.exitCode;
+  cancel.dispose();
+  const code = (summary.status === 'failed' && cancel.exitCode()) || summary.exitCode;
+  if (cancel.signal.aborted) process.exit(code); // a source the cancel left behind must not keep the process alive
+  return code;
+}
+
+/**
+ * SIGTERM and SIGINT (a scheduler's stop, a Flight's cancel, Ctrl-C) abort `signal`: the run stops, rolls
+ * back and records `cancelled by SIGTERM`, and the process exits 143 (SIGINT: 130). A second signal exits
+ * at once, without waiting for the rollback (DuckDB's write-ahead log keeps the file whole either way).
+ */
+export function cancelOnSignals(
+  exit: (code: number) => void = (code) => process.exit(code),
+  onFirst?: (name: string) => void,
+) {
+  const controller = new AbortController();
+  const codes = { SIGINT: 130, SIGTERM: 143 };
+  let received: keyof typeof codes | undefined;
+  const on = (name: keyof typeof codes) => () => {
+    if (received) {
+      console.error(`${name} again: exiting now, without waiting for the rollback`);
+      return exit(codes[name]);
+    }
+    received = name;
+    onFirst?.(name);
+    controller.abort(name);
+  };
+  const [onInt, onTerm] = [on('SIGINT'), on('SIGTERM')];
+  process.on('SIGINT', onInt).on('SIGTERM', onTerm);
+  return {
+    signal: controller.signal,
+    /** 128 + the number of the signal received, if one was. */
+    exitCode: () => (received ? codes[received] : undefined),
+    dispose: () => void process.off('SIGINT', onInt).off('SIGTERM', onTerm),
+  };
 }
 
 // Status: what `dlt pipeline info` shows, read from the destination.
@@ -3083,14 +3823,23 @@ async function showStatus(env: Env): Promise<number> {
     return 1;
   }
   try {
-    const orNone = (e: unknown) => (/does not exist/i.test(errorText(e)) ? [] : Promise.reject(e));
-    const runs = await dest
-      .rows(
-        `SELECT run_at, status, rows_loaded, round(duration_s, 2) AS duration_s, destination_table AS "table", left(error, 120) AS error
-             FROM ${ledgerName(plan)} WHERE pipeline_name = $p ORDER BY run_at DESC LIMIT 10`,
-        { p: parsed.config.PIPELINE_NAME },
-      )
-      .catch(orNone);
+    // A ledger the Python Flight left has only its first five columns: the others show empty.
+    const ledgerColumns = await dest.rows(
+      `SELECT column_name FROM information_schema.columns
+       WHERE table_catalog = $db AND table_schema = 'main' AND table_name = $ledger`,
+      { db: plan.database, ledger: plan.ledger },
+    );
+    const has = new Set(ledgerColumns.map((c) => String(c.column_name)));
+    const pick = (column: keyof LedgerEntry, expr: string = q(column), as: string = column) =>
+      `${has.has(column) ? expr : 'NULL'} AS ${q(as)}`;
+    const runs = has.size
+      ? await dest.rows(
+          `SELECT run_at, ${pick('status')}, ${pick('rows_loaded')}, ${pick('duration_s', 'round(duration_s, 2)')},
+                  destination_table AS "table", ${pick('error', 'left(error, 120)')}
+           FROM ${ledgerName(plan)} WHERE pipeline_name = $p ORDER BY run_at DESC LIMIT 10`,
+          { p: parsed.config.PIPELINE_NAME },
+        )
+      : [];
     const tables = await dest.rows(
       `SELECT table_name FROM information_schema.tables WHERE table_catalog = $db AND table_schema = $ds ORDER BY table_name`,
       { db: plan.database, ds: plan.dataset },
@@ -3204,45 +3953,50 @@ export function nextCronTime(cron: Cron, after: Date): Date {
 export interface ScheduleOptions {
   /** The clock, in ms since the epoch (tests shift it). */
   now?: () => number;
-  /** One run; default runFlight with the given env. */
-  run?: () => Promise<RunSummary>;
+  /** One run, cancelled by `signal`; default runFlight with the given env. */
+  run?: (signal: AbortSignal) => Promise<RunSummary>;
   log?: (line: string) => void;
 }
+/** Runs at each tick until SIGTERM / SIGINT: 0 when it came between runs, 143 / 130 when it cancelled one. */
 export async function runOnSchedule(expression: string, env: Env, options: ScheduleOptions = {}): Promise<number> {
-  const { now = Date.now, run = () => runFlight({ env }), log = (line: string) => console.log(line) } = options;
+  const { now = Date.now, run = (signal) => runFlight({ env, signal }), log = (line) => console.log(line) } = options;
   const cron = parseCron(expression);
-  let stopping = false;
   let wake = () => {};
-  const stop = (signal: string) => {
+  const cancel = cancelOnSignals(undefined, (signal) => {
     log(formatEvent('@schedule', 'stopping', { signal }));
-    stopping = true;
     wake();
-  };
-  const onInt = () => stop('SIGINT');
-  const onTerm = () => stop('SIGTERM');
-  process.on('SIGINT', onInt).on('SIGTERM', onTerm);
+  });
   try {
-    while (!stopping) {
+    while (!cancel.signal.aborted) {
       const next = nextCronTime(cron, new Date(now()));
       log(formatEvent('@schedule', 'waiting', { cron: expression, next: next.toISOString() }));
-      while (!stopping && now() < next.getTime()) {
+      while (!cancel.signal.aborted && now() < next.getTime()) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, Math.min(next.getTime() - now(), 60_000));
           wake = () => (clearTimeout(timer), resolve());
         });
       }
-      if (stopping) break;
-      printSummary(await run()); // a signal now lets this run finish; the loop then ends
+      if (cancel.signal.aborted) break;
+      const summary = await run(cancel.signal); // a signal now cancels this run; the loop then ends
+      printSummary(summary);
+      if (cancel.signal.aborted && summary.status === 'failed') return cancel.exitCode()!;
     }
   } finally {
-    process.off('SIGINT', onInt).off('SIGTERM', onTerm);
+    cancel.dispose();
   }
   return 0;
 }
 
 const invokedDirectly =
   process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href;
-if (invokedDirectly) process.exitCode = await main(process.argv.slice(2));
+if (invokedDirectly)
+  process.exitCode = await main(process.argv.slice(2)).catch((e: unknown) => {
+    // a known condition is one line; only a bug shows its stack
+    console.error(
+      e instanceof FlightError ? e.message : `unexpected error (a bug: please report it): ${(e as Error)?.stack ?? e}`,
+    );
+    return 1;
+  });
 ''',
 }
 
