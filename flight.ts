@@ -312,7 +312,13 @@ export function configHelp(format: 'text' | 'markdown' = 'text'): string {
       ].join('\n') + '\n'
     );
   const lines = keys.map((k) => `  ${k.key.padEnd(22)} ${k.shown}\n  ${''.padEnd(22)} ${k.help}`);
-  return `Usage: npx tsx flight.ts           one run (or, with SCHEDULE_CRON, a run at each tick)\n       npx tsx flight.ts status    the last runs and the tables' row counts\n       npx tsx flight.ts --help\n\nConfig (environment variables, default shown):\n${lines.join('\n')}\n`;
+  const usage = [
+    'Usage: node flight.ts            one run (or, with SCHEDULE_CRON, a run at each tick)',
+    "       node flight.ts status     the last runs and the tables' row counts",
+    '       node flight.ts --help',
+    '(Node >= 22.18 runs flight.ts as it is; on Node 20: npx tsx flight.ts)',
+  ];
+  return `${usage.join('\n')}\n\nConfig (environment variables, default shown):\n${lines.join('\n')}\n`;
 }
 
 /** What the config resolves to: where the data goes and under which (dlt-normalized) names. */
