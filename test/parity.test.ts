@@ -24,7 +24,7 @@ import { before, describe, test } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { DuckDBInstance, type DuckDBValue, type Json } from '@duckdb/node-api';
-import { runFlight, type Env, type Row, type RunSummary, type SourceContext } from '../flight.ts';
+import { runFlight, type ColumnHint, type Env, type Row, type RunSummary, type SourceContext } from '../flight.ts';
 
 // ─── Fixtures ─────────────────────────────────────────────────────────────────────────────────────
 
@@ -111,29 +111,21 @@ const PIPELINE = 'flights_dlt_ingest';
 // ─── Case settings → the port's env ───────────────────────────────────────────────────────────────
 
 /**
- * Column hints (dlt's `columns=`) other than the ones mapped to env keys (hard_delete → DELETE_COLUMN,
- * merge_key → MERGE_KEY, primary_key → PRIMARY_KEY). The port has no column hints yet: this adapter is the
- * one place to wire them (issue 14 / the sources issue) so that `data_type`, `nullable`, `precision`, … reach
- * the same result as in dlt. Until then it passes them as COLUMN_HINTS (JSON), which today's port ignores.
- * Cases that need it list "column_hints" in `input.needs`.
+ * The port's settings for a case: env keys, and dlt's column hints (`columns=`) as runFlight's `columns`; of a
+ * hint, `hard_delete` is DELETE_COLUMN, `merge_key`/`primary_key` are MERGE_KEY/PRIMARY_KEY.
  */
-function applyColumnHints(hints: Record<string, Hint>): { env: Env } {
-  return Object.keys(hints).length === 0 ? { env: {} } : { env: { COLUMN_HINTS: JSON.stringify(hints) } };
-}
-
-/** The env of one run of a case. */
-function caseEnv(input: CaseInput, dir: string): Env {
-  const columns = input.columns ?? {};
-  const otherHints: Record<string, Hint> = {};
+function caseSettings(input: CaseInput, dir: string): { env: Env; columns: Record<string, ColumnHint> } {
+  const columns: Record<string, ColumnHint> = {};
   let deleteColumn: string | undefined;
   const mergeKey = [...(input.merge_key ?? [])];
   const primaryKey = [...(input.primary_key ?? [])];
-  for (const [name, hint] of Object.entries(columns)) {
-    const { hard_delete, merge_key, primary_key, ...rest } = hint;
+  for (const [name, hint] of Object.entries(input.columns ?? {})) {
+    const { hard_delete, merge_key, primary_key, name: _name, ...rest } = hint;
+    void _name;
     if (hard_delete) deleteColumn = name;
     if (merge_key && !mergeKey.includes(name)) mergeKey.push(name);
     if (primary_key && !primaryKey.includes(name)) primaryKey.push(name);
-    if (Object.keys(rest).length > 0) otherHints[name] = rest;
+    if (Object.keys(rest).length > 0) columns[name] = rest as ColumnHint;
   }
   const disposition = input.write_disposition ?? 'append';
   const env: Env = {
@@ -145,13 +137,13 @@ function caseEnv(input: CaseInput, dir: string): Env {
     LOCK_TIMEOUT_S: '10',
   };
   if (disposition === 'merge') {
-    env.MERGE_STRATEGY = input.merge_strategy ?? 'delete-insert';
-    env.PRIMARY_KEY = primaryKey.join(',');
+    if (input.merge_strategy) env.MERGE_STRATEGY = input.merge_strategy;
+    if (primaryKey.length > 0) env.PRIMARY_KEY = primaryKey.join(',');
     if (mergeKey.length > 0) env.MERGE_KEY = mergeKey.join(',');
     if (deleteColumn) env.DELETE_COLUMN = deleteColumn;
   }
   if (input.max_table_nesting !== undefined) env.MAX_TABLE_NESTING = String(input.max_table_nesting);
-  return { ...env, ...applyColumnHints(otherHints).env };
+  return { env, columns };
 }
 
 /** The source of one run: that run's rows (copied), through `ctx.incremental` when the case has one. */
@@ -614,7 +606,7 @@ async function runCase(fx: Fixture, dir: string): Promise<CaseResult> {
     const exp = fx.expected.runs[i]!;
     const ctx: RunContext = { input: fx.input, run: i + 1, loadTokens, instants };
     const summary: RunSummary = await runFlight({
-      env: caseEnv(fx.input, dir),
+      ...caseSettings(fx.input, dir),
       source: caseSource(fx.input, rows),
       log: () => {},
       terminal: null,
@@ -724,7 +716,7 @@ for (const fx of FIXTURES) {
           instance.closeSync();
         }
         const summary = await runFlight({
-          env: caseEnv(fx.input, fresh),
+          ...caseSettings(fx.input, fresh),
           source: caseSource(fx.input, fx.input.runs[1]!),
           log: () => {},
           terminal: null,
