@@ -124,11 +124,11 @@ export const ConfigSchema = z.object({
   ),
   PRIMARY_KEY: optional(
     list(identifier, 'column'),
-    "Primary key column(s) for merge; a comma-separated list is a compound key. Unset: repo (the demo source's key), or none when MERGE_KEY is set.",
+    "Primary key column(s) for merge; a comma-separated list is a compound key. Unset: repo (the demo source's key) for delete-insert and upsert; none with MERGE_KEY or scd2.",
   ),
   MERGE_KEY: optional(
     list(identifier, 'column'),
-    "With merge (delete-insert, scd2): dlt's merge_key, column(s) naming a partition: every row of a partition the run brings is replaced (delete-insert), or only there are missing rows retired (scd2).",
+    "With merge (delete-insert, scd2): dlt's merge_key, column(s) naming a partition. delete-insert replaces every row of each partition the run brings; scd2 retires missing rows only in those partitions.",
   ),
   MERGE_STRATEGY: optional(
     z.enum(['delete-insert', 'upsert', 'scd2']),
@@ -136,7 +136,7 @@ export const ConfigSchema = z.object({
   ),
   DELETE_COLUMN: optional(
     identifier,
-    'With merge: a column that marks a row as deleted (true, or any non-null value for non-boolean columns); merge removes its key.',
+    'With merge: a column that marks a row as deleted (true, or any non-null value for non-boolean columns); delete-insert and upsert remove its key (scd2, as dlt 1.26, keeps it as a version).',
   ),
   PIPELINE_NAME: knob(identifier, 'flights_dlt_ingest', 'Pipeline name recorded in the ledger and dlt state.'),
   RUN_LEDGER_TABLE: knob(
@@ -1248,7 +1248,7 @@ function pythonFloat(n: number): string {
   if (!Number.isFinite(n)) return Number.isNaN(n) ? 'nan' : n > 0 ? 'inf' : '-inf';
   const [mantissa, e] = Math.abs(n).toExponential().split('e'); // the shortest digits, as Python's repr finds them
   const [exp, ds] = [Number(e), mantissa!.replace('.', '')];
-  const sign = n < 0 ? '-' : '';
+  const sign = n < 0 || Object.is(n, -0) ? '-' : '';
   if (exp < -4 || exp >= 16)
     return `${sign}${ds[0]}${ds.length > 1 ? `.${ds.slice(1)}` : ''}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
   if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${ds}`;
@@ -1359,7 +1359,7 @@ function typeOf(v: unknown): DataType | null {
     case 'string':
       return isTimestamp(v) ? 'timestamp' : 'text';
     case 'number':
-      return Number.isSafeInteger(v) ? 'bigint' : 'double';
+      return Number.isSafeInteger(v) && (v !== 0 || 1 / v > 0) ? 'bigint' : 'double'; // -0 is a float's (JSON -0.0)
     case 'boolean':
       return 'bool';
     case 'bigint':
@@ -2096,6 +2096,7 @@ export class Extractor {
     if (!info) buf.schema.columns.set(slot.name, (slot.info = info = newColumn(t)));
     let target = slot;
     if (info.type !== t || info.narrow) {
+      if (t === 'text' && typeof v !== 'string') v = String(v); // a BigInt beyond DECIMAL, an invalid Date: as text
       const from = typeof v === 'string' ? 'text' : t;
       let value = convert(info, from, v);
       if (value === NO) {

@@ -51,6 +51,7 @@ const IDENTIFIER_KEYS = [
   'TABLE_NAME',
   'RUN_LEDGER_TABLE',
   'PRIMARY_KEY',
+  'MERGE_KEY',
 ] as const;
 const BAD_IDENTIFIERS = [
   'x"; DROP TABLE y; --',
