@@ -2991,7 +2991,8 @@ async function saveState(dest: Destination, plan: Plan, state: PipelineState, lo
   };
   const hash = serialized(() => stateVersionHash(state));
   if (hash === state._version_hash) return false;
-  if (state._version_hash) state._state_version = (state._state_version ?? 0) + 1;
+  // a new pipeline's first stored state is version 1, as dlt's (which counts the state it starts from as 0)
+  state._state_version = (state._state_version ?? 0) + 1;
   state._version_hash = hash;
   const encoded = serialized(() => encodeState(state));
   const table = dest.table('_dlt_pipeline_state');

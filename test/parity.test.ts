@@ -12,157 +12,35 @@
 // list index); ids dlt derives by hashing (upsert key hashes, scd2 row hashes, their child rows' ids) and
 // ids the data brings (`_dlt_id` in a row) are compared verbatim. Load ids are compared as `<load_id:N>`.
 //
-// Settings the port does not have yet are mapped to the env/options the port is to get: `MERGE_KEY` (comma
-// list, like PRIMARY_KEY), `DELETE_COLUMN` from a `hard_delete` hint, and other column hints through
-// `applyColumnHints` below (a case lists what it needs in `input.needs`).
+// A case's settings become the port's (test/parity-cases.ts): its keys and disposition env keys, dlt's column
+// hints runFlight's `columns` (`hard_delete` is DELETE_COLUMN). A difference the port keeps on purpose is
+// declared in the case (`kept_deviation`) and then expected exactly.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { before, describe, test } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { DuckDBInstance, type DuckDBValue, type Json } from '@duckdb/node-api';
-import { runFlight, type ColumnHint, type Env, type Row, type RunSummary, type SourceContext } from '../flight.ts';
+import { runFlight, type RunSummary } from '../flight.ts';
+import {
+  caseSettings,
+  caseSource,
+  DATASET,
+  PIPELINE,
+  readFixtures,
+  type CaseInput,
+  type ExpRun,
+  type ExpTable,
+  type Fixture,
+  type Rec,
+  type StoredSchema,
+} from './parity-cases.ts';
 
-// ─── Fixtures ─────────────────────────────────────────────────────────────────────────────────────
-
-type Rec = Record<string, Json>;
-interface Hint {
-  data_type?: string;
-  nullable?: boolean;
-  hard_delete?: boolean;
-  merge_key?: boolean;
-  primary_key?: boolean;
-  [k: string]: unknown;
-}
-interface CaseInput {
-  name: string;
-  description: string;
-  table: string;
-  write_disposition?: 'append' | 'replace' | 'merge';
-  primary_key?: string[];
-  merge_key?: string[];
-  merge_strategy?: 'delete-insert' | 'upsert' | 'scd2';
-  columns?: Record<string, Hint>;
-  max_table_nesting?: number;
-  incremental?: { cursor_path: string; initial_value?: string | number };
-  /** Settings the port needs for this case beyond today's env keys. */
-  needs?: string[];
-  /**
-   * A difference from dlt the port keeps on purpose (README, "Where this port differs from dlt"): why, and the
-   * exact difference lines the data test then expects instead of none.
-   */
-  kept_deviation?: { why: string; differences: string[] };
-  runs: unknown[][];
-}
-interface ExpColumn {
-  name: string;
-  data_type: string;
-  sql_type: string;
-  nullable: boolean;
-  variant?: boolean;
-  [hint: string]: unknown;
-}
-interface ExpTable {
-  parent: string | null;
-  write_disposition?: string;
-  columns: ExpColumn[];
-  rows: Rec[];
-}
-interface StoredSchema {
-  version: number;
-  version_hash: string;
-  engine_version: number;
-  name: string;
-  tables: Record<string, { columns: Record<string, Record<string, unknown>>; [prop: string]: unknown }>;
-  [k: string]: unknown;
-}
-interface ExpRun {
-  run: number;
-  error?: { step: string; type: string; message: string };
-  tables: Record<string, ExpTable>;
-  dlt_version?: {
-    version: number;
-    engine_version: number;
-    schema_name: string;
-    version_hash: string;
-    schema: StoredSchema;
-  }[];
-  dlt_loads?: { load_id: string; schema_name: string; status: number; schema_version_hash: string }[];
-  pipeline_state_row?: { row: Record<string, Json>; decoded: Record<string, Json>; version_hash_recomputed: string };
-}
-interface Fixture {
-  input: CaseInput;
-  expected: { dlt_version: string; runs: ExpRun[] };
-}
-
-const FIXTURE_DIR = new URL('./fixtures/dlt-parity/', import.meta.url);
 /** `PARITY_CASES=12,4` runs only the cases whose names start so (while working on them). */
-const ONLY = process.env.PARITY_CASES?.split(',').filter(Boolean);
-const FIXTURES: Fixture[] = readdirSync(FIXTURE_DIR)
-  .filter((f) => f.endsWith('.json') && (!ONLY || ONLY.some((p) => f.startsWith(p))))
-  .sort()
-  .map((f) => {
-    const fx = JSON.parse(readFileSync(new URL(f, FIXTURE_DIR), 'utf8')) as Fixture;
-    fx.input.name = f.slice(0, -5);
-    return fx;
-  });
-
-const DATASET = 'flights_demo_dlt';
-const PIPELINE = 'flights_dlt_ingest';
-
-// ─── Case settings → the port's env ───────────────────────────────────────────────────────────────
-
-/**
- * The port's settings for a case: env keys, and dlt's column hints (`columns=`) as runFlight's `columns`; of a
- * hint, `hard_delete` is DELETE_COLUMN, `merge_key`/`primary_key` are MERGE_KEY/PRIMARY_KEY.
- */
-function caseSettings(input: CaseInput, dir: string): { env: Env; columns: Record<string, ColumnHint> } {
-  const columns: Record<string, ColumnHint> = {};
-  let deleteColumn: string | undefined;
-  const mergeKey = [...(input.merge_key ?? [])];
-  const primaryKey = [...(input.primary_key ?? [])];
-  for (const [name, hint] of Object.entries(input.columns ?? {})) {
-    const { hard_delete, merge_key, primary_key, name: _name, ...rest } = hint;
-    void _name;
-    if (hard_delete) deleteColumn = name;
-    if (merge_key && !mergeKey.includes(name)) mergeKey.push(name);
-    if (primary_key && !primaryKey.includes(name)) primaryKey.push(name);
-    if (Object.keys(rest).length > 0) columns[name] = rest as ColumnHint;
-  }
-  const disposition = input.write_disposition ?? 'append';
-  const env: Env = {
-    LOCAL_DATA_DIR: dir,
-    DATASET_NAME: DATASET,
-    PIPELINE_NAME: PIPELINE,
-    TABLE_NAME: input.table,
-    WRITE_DISPOSITION: disposition,
-    LOCK_TIMEOUT_S: '10',
-  };
-  if (disposition === 'merge') {
-    if (input.merge_strategy) env.MERGE_STRATEGY = input.merge_strategy;
-    if (primaryKey.length > 0) env.PRIMARY_KEY = primaryKey.join(',');
-    if (mergeKey.length > 0) env.MERGE_KEY = mergeKey.join(',');
-    if (deleteColumn) env.DELETE_COLUMN = deleteColumn;
-  }
-  if (input.max_table_nesting !== undefined) env.MAX_TABLE_NESTING = String(input.max_table_nesting);
-  return { env, columns };
-}
-
-/** The source of one run: that run's rows (copied), through `ctx.incremental` when the case has one. */
-function caseSource(input: CaseInput, rows: unknown[]) {
-  return (ctx: SourceContext): Iterable<Row> | AsyncIterable<Row> => {
-    const copy = structuredClone(rows) as Row[];
-    if (!input.incremental) return copy;
-    const inc = ctx.incremental(input.incremental.cursor_path, {
-      initialValue: input.incremental.initial_value,
-      ...(input.primary_key ? { primaryKey: input.primary_key } : {}),
-    });
-    return inc.filter(copy);
-  };
-}
+const FIXTURES = readFixtures(process.env.PARITY_CASES?.split(',').filter(Boolean));
 
 // ─── Reading the port's dataset in the canonical form ──────────────────────────────────────────────
 
@@ -563,6 +441,16 @@ function dltStateHash(state: Record<string, Json>): string {
     .digest('base64');
 }
 
+/**
+ * The port's own state rows of the incremental cases, as the real dlt decoded them (dlt's decompress_state and
+ * version hash; state/decode-in-dlt.py): the port must keep writing rows that dlt reads as exactly that.
+ */
+const PORT_ROWS_IN_DLT = (
+  JSON.parse(readFileSync(new URL('./fixtures/dlt-parity/state/port-rows-in-dlt.json', import.meta.url), 'utf8')) as {
+    rows: { case: string; run: number; state: string; decoded_by_dlt: Rec; version_hash_by_dlt: string }[];
+  }
+).rows;
+
 async function compareState(db: Db, exp: ExpRun | undefined, ctx: RunContext): Promise<string[]> {
   const at = `[${ctx.input.name}] run ${ctx.run}`;
   if (!exp?.pipeline_state_row) return [];
@@ -571,6 +459,18 @@ async function compareState(db: Db, exp: ExpRun | undefined, ctx: RunContext): P
   if (!newest) return [`${at}: no _dlt_pipeline_state row (dlt wrote version ${exp.pipeline_state_row.row.version})`];
   const out: string[] = [];
   const state = decodeState(String(newest.state));
+  const inDlt = PORT_ROWS_IN_DLT.find((r) => r.case === ctx.input.name && r.run === ctx.run);
+  if (!inDlt) out.push(`${at}: state/port-rows-in-dlt.json has no row for this run (run decode-in-dlt.py)`);
+  else {
+    if (!same(state, inDlt.decoded_by_dlt))
+      out.push(
+        `${at}, _dlt_pipeline_state: ${show(state)}, but dlt decoded the port's row as ${show(inDlt.decoded_by_dlt)}`,
+      );
+    if (newest.version_hash !== inDlt.version_hash_by_dlt)
+      out.push(
+        `${at}, _dlt_pipeline_state: version_hash ${show(newest.version_hash)}, dlt's ${inDlt.version_hash_by_dlt}`,
+      );
+  }
   const e = exp.pipeline_state_row.decoded;
   for (const k of [
     'pipeline_name',
@@ -586,6 +486,10 @@ async function compareState(db: Db, exp: ExpRun | undefined, ctx: RunContext): P
   if (newest.version_hash !== dltStateHash(state))
     out.push(
       `${at}, _dlt_pipeline_state: version_hash ${show(newest.version_hash)} is not dlt's hash of its content (${dltStateHash(state)})`,
+    );
+  if (Number(newest.version) !== exp.pipeline_state_row.row.version)
+    out.push(
+      `${at}, _dlt_pipeline_state: version ${show(newest.version)}, dlt ${show(exp.pipeline_state_row.row.version)}`,
     );
   if (Number(newest.engine_version) !== exp.pipeline_state_row.row.engine_version)
     out.push(
@@ -690,6 +594,14 @@ for (const fx of FIXTURES) {
     if (fx.input.incremental) {
       test('pipeline state after every run matches the state dlt writes', () => {
         if (result!.state.length) assert.fail(report(result!.state));
+      });
+      test("the port's state rows decode in dlt: the fixture's rows, decoded here, are what dlt decoded", () => {
+        const rows = PORT_ROWS_IN_DLT.filter((r) => r.case === fx.input.name);
+        assert.equal(rows.length, fx.input.runs.length, 'a row for every run');
+        for (const r of rows) {
+          assert.deepEqual(decodeState(r.state), r.decoded_by_dlt);
+          assert.equal(dltStateHash(r.decoded_by_dlt), r.version_hash_by_dlt);
+        }
       });
       test('a state row written by dlt is read by the port and the incremental cursor continues', async (t) => {
         const first = fx.expected.runs[0]!.pipeline_state_row!;
