@@ -124,19 +124,23 @@ export const ConfigSchema = z.object({
   ),
   PRIMARY_KEY: optional(
     list(identifier, 'column'),
-    "Primary key column(s) for merge; a comma-separated list is a compound key. Unset: repo (the demo source's key) for delete-insert and upsert; none with MERGE_KEY or scd2.",
+    'Primary key column(s) for merge; a comma-separated list is a compound key. ' +
+      "Unset: repo (the demo source's key) for delete-insert and upsert; none with MERGE_KEY or scd2.",
   ),
   MERGE_KEY: optional(
     list(identifier, 'column'),
-    "With merge (delete-insert, scd2): dlt's merge_key, column(s) naming a partition. delete-insert replaces every row of each partition the run brings; scd2 retires missing rows only in those partitions.",
+    "With merge (delete-insert, scd2): dlt's merge_key, column(s) naming a partition. delete-insert replaces " +
+      'every row of each partition the run brings; scd2 retires missing rows only in those partitions.',
   ),
   MERGE_STRATEGY: optional(
     z.enum(['delete-insert', 'upsert', 'scd2']),
-    "With merge: delete-insert (replace rows by key; dlt's default when unset), upsert (update in place, via MERGE INTO) or scd2 (keep every version with validity ranges).",
+    "With merge: delete-insert (replace rows by key; dlt's default when unset), upsert (update in place, via " +
+      'MERGE INTO) or scd2 (keep every version with validity ranges).',
   ),
   DELETE_COLUMN: optional(
     identifier,
-    'With merge: a column that marks a row as deleted (true, or any non-null value for non-boolean columns); delete-insert and upsert remove its key (scd2, as dlt 1.26, keeps it as a version).',
+    'With merge: a column that marks a row as deleted (true, or any non-null value for non-boolean columns); ' +
+      'delete-insert and upsert remove its key (scd2, as dlt 1.26, keeps it as a version).',
   ),
   PIPELINE_NAME: knob(identifier, 'flights_dlt_ingest', 'Pipeline name recorded in the ledger and dlt state.'),
   RUN_LEDGER_TABLE: knob(
@@ -192,7 +196,8 @@ export const ConfigSchema = z.object({
   ),
   MAX_TABLE_NESTING: optional(
     number(0, 1000, true),
-    "Levels of nested objects and lists that are flattened into columns and child tables (as dlt); deeper ones are stored as JSON. Unset: dlt's default, 1000.",
+    'Levels of nested objects and lists that are flattened into columns and child tables (as dlt); deeper ' +
+      "ones are stored as JSON. Unset: dlt's default, 1000.",
   ),
   SCHEDULE_CRON: optional(
     cronExpression,
@@ -294,7 +299,8 @@ function combinationProblems(raw: (key: ConfigKey) => string | undefined): strin
       );
   if (raw('MERGE_KEY') && raw('MERGE_STRATEGY') === 'upsert')
     problems.push(
-      `MERGE_KEY=${JSON.stringify(raw('MERGE_KEY'))} works with MERGE_STRATEGY delete-insert or scd2; upsert matches on PRIMARY_KEY only (as dlt's)`,
+      `MERGE_KEY=${JSON.stringify(raw('MERGE_KEY'))} works with MERGE_STRATEGY delete-insert or scd2; ` +
+        "upsert matches on PRIMARY_KEY only (as dlt's)",
     );
   return problems;
 }
@@ -336,7 +342,7 @@ export interface Plan {
   /** The table as configured, before normalization: dlt's resource name. */
   resource: string;
   primaryKey: string[];
-  /** dlt's merge_key: with delete-insert, every destination row whose values of these columns the run brings is replaced. */
+  /** dlt's merge_key: delete-insert replaces every destination row whose values of these columns the run brings. */
   mergeKey: string[];
   disposition: Config['WRITE_DISPOSITION'];
   mergeStrategy: NonNullable<Config['MERGE_STRATEGY']>;
@@ -361,7 +367,7 @@ export interface ColumnHint {
   data_type?: 'text' | 'bigint' | 'double' | 'bool' | 'timestamp' | 'date' | 'json';
   nullable?: boolean;
 }
-/** Hints by normalized column name, in their order; the flags are set by PRIMARY_KEY, DELETE_COLUMN, incremental. */
+/** Hints by normalized column name, in their order; DELETE_COLUMN and ctx.incremental add their flags. */
 export type ColumnHints = Map<string, ColumnHint & { hard_delete?: true; incremental?: true }>;
 const HINT_TYPES = new Set(['text', 'bigint', 'double', 'bool', 'timestamp', 'date', 'json']);
 
@@ -1114,8 +1120,14 @@ function usualTimestamp(s: string): boolean {
 
 // pendulum 2.1's ISO 8601 pattern (dates: calendar, ordinal, week; times down to the hour) and its
 // "common" pattern (`2024/01/15 10:00`); `$` as Python's, which also matches before a final newline.
-const ISO_8601 =
-  /^(?:(\d{4})(?:(-)?(\d{2})(?:(-)?(\d{1,2}))?)?|(\d{4})(-)?W(\d{2})(-)?(\d)?)?(?:([T ])?(\d{1,2})(:)?(\d{1,2})?(:)?(\d{1,2})?(?:[.,](\d{1,9}))?([-+]\d{2}:?(?:\d{2})?|Z)?)?\n?$/;
+const ISO_8601 = new RegExp(
+  [
+    '^(?:(\\d{4})(?:(-)?(\\d{2})(?:(-)?(\\d{1,2}))?)?', // year, month, day (or ordinal day)
+    '|(\\d{4})(-)?W(\\d{2})(-)?(\\d)?)?', // or year, week, weekday
+    '(?:([T ])?(\\d{1,2})(:)?(\\d{1,2})?(:)?(\\d{1,2})?', // hour, minute, second
+    '(?:[.,](\\d{1,9}))?([-+]\\d{2}:?(?:\\d{2})?|Z)?)?\\n?$', // fraction, offset
+  ].join(''),
+);
 const COMMON =
   /^(?:(\d{4})(?:([/:])?(\d{2})([/:])?(\d{2}))?)?(?:( )?(\d{1,2}):(\d{1,2})?(?::(\d{1,2}))?(?:[.|,](\d{1,9}))?)?\n?$/;
 const MONTH_OFFSETS = [-1, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365];
@@ -1249,8 +1261,10 @@ function pythonFloat(n: number): string {
   const [mantissa, e] = Math.abs(n).toExponential().split('e'); // the shortest digits, as Python's repr finds them
   const [exp, ds] = [Number(e), mantissa!.replace('.', '')];
   const sign = n < 0 || Object.is(n, -0) ? '-' : '';
-  if (exp < -4 || exp >= 16)
-    return `${sign}${ds[0]}${ds.length > 1 ? `.${ds.slice(1)}` : ''}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+  if (exp < -4 || exp >= 16) {
+    const power = `${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+    return `${sign}${ds[0]}${ds.length > 1 ? `.${ds.slice(1)}` : ''}e${power}`;
+  }
   if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${ds}`;
   return ds.length > exp + 1
     ? `${sign}${ds.slice(0, exp + 1)}.${ds.slice(exp + 1)}`
@@ -2736,9 +2750,8 @@ export class Loader {
       if (wanted.length === 0) return;
       const notNull = (name: string) =>
         !temp && notNullable(name, table.parent === null, table.columns.get(name)!, this.plan) ? ' NOT NULL' : '';
-      await this.dest.run(
-        `CREATE ${temp ? 'TEMP ' : ''}TABLE ${target} (${wanted.map(([n, t]) => `${q(n)} ${sqlType(n, t)}${notNull(n)}`).join(', ')})`,
-      );
+      const defs = wanted.map(([n, t]) => `${q(n)} ${sqlType(n, t)}${notNull(n)}`);
+      await this.dest.run(`CREATE ${temp ? 'TEMP ' : ''}TABLE ${target} (${defs.join(', ')})`);
       this.known.set(target, new Map(wanted));
       return;
     }
@@ -2795,7 +2808,8 @@ function replacedSql(plan: Plan, stages: Map<string, string>): string {
 async function deleteChildrenOfReplaced(dest: Destination, plan: Plan, run: MergeRun): Promise<void> {
   for (const child of childTables(run.tables).filter((t) => t.columns.get('_dlt_root_id')?.stored))
     await dest.run(
-      `DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN (SELECT d._dlt_id FROM ${dest.table(plan.table)} AS d WHERE ${replacedSql(plan, run.stages)})`,
+      `DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN
+       (SELECT d._dlt_id FROM ${dest.table(plan.table)} AS d WHERE ${replacedSql(plan, run.stages)})`,
     );
 }
 /**
@@ -2819,7 +2833,7 @@ async function insertStagedChildren(
 }
 
 const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
-  /** dlt's default: delete the rows of every staged key and merge-key partition, insert the staged rows (minus those marked deleted). */
+  /** dlt's default: delete the rows of every staged key and merge-key partition, insert the unmarked staged rows. */
   async 'delete-insert'(dest, pkg, plan, run) {
     const { stages, counts } = run;
     const root = dest.table(plan.table);

@@ -11,7 +11,7 @@ const quiet = () => {};
 const run = (dir: string, source: Source, env: Record<string, string> = {}) =>
   runFlight({ env: { LOCAL_DATA_DIR: join(dir, 'data'), PRIMARY_KEY: 'id', ...env }, source, log: quiet });
 
-test('a value arriving in a JSON column: JSON text is parsed into it, other values go to variants (as dlt), and the run succeeds', async (t) => {
+test('a value in a JSON column: JSON text is parsed into it, others go to variants (as dlt)', async (t) => {
   const dir = await tempDir(t);
   const env = { MAX_TABLE_NESTING: '0', WRITE_DISPOSITION: 'append' };
   assert.equal((await run(dir, () => [{ id: 1, payload: { a: [1, 2] } }], env)).status, 'succeeded');
