@@ -2009,7 +2009,7 @@ export class Extractor {
             `or load into another TABLE_NAME`,
         );
       if (!schema) this.schema.set(name, (schema = { name, parent, columns: new Map() }));
-      if (parent === null) this.declare(schema.columns);
+      if (parent === null) this.declareColumns(schema.columns);
       this.buffers.set(name, (buf = new TableBuffer(schema, this.buffers.size)));
       if (parent !== null && this.rules.rootIds) buf.rootSeqs = new Float64Array(buf.capacity);
     }
@@ -2020,7 +2020,7 @@ export class Extractor {
    * The root table's declared columns come first, as dlt puts them: the typed column hints, then scd2's validity
    * columns (set at load, not in the files). A hint without a type waits in the stored schema for data.
    */
-  private declare(columns: Map<string, ColumnInfo>): void {
+  private declareColumns(columns: Map<string, ColumnInfo>): void {
     for (const [name, hint] of this.hints)
       if (hint.data_type && !columns.has(name)) columns.set(name, newColumn(hint.data_type));
     if (this.rules.validity)
