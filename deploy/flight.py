@@ -1604,8 +1604,9 @@ async function* pagesOf(http: HttpClient, url: string, what: string, options: Pa
 
 // ─── Normalize: dlt's naming, flattening, child tables and types ─────────
 // Rows become rows of tables as dlt's relational normalizer makes them: objects flatten into
-// parent__child columns, lists become child tables linked by _dlt_parent_id / _dlt_list_idx, and a
-// value that does not fit its column's type goes to a variant column <column>__v_<type>.
+// parent__child columns, lists become child tables linked by _dlt_parent_id / _dlt_list_idx, columns
+// come in dlt's order, and a value of another type than its column's is converted as dlt converts it or,
+// where it can't be, goes to a variant column <column>__v_<type>. test/parity.test.ts holds it to dlt.
 
 /** dlt's default `snake_case` naming convention, for one identifier. */
 export function snakeCase(name: string): string {
@@ -3458,7 +3459,8 @@ export class Loader {
 
 // Merge strategies, as dlt's (see README): each runs inside the load transaction and returns rows
 // written per table. The run's root rows are staged once, one row per key, the last one the
-// source yielded winning; `DELETE_COLUMN` marks rows whose key is to be removed.
+// source yielded winning (dlt keeps an arbitrary one); `DELETE_COLUMN` marks rows whose key is to be
+// removed; `MERGE_KEY` widens what a run replaces to whole partitions.
 type MergeRun = { tables: TableSchema[]; stages: Map<string, string>; counts: Map<string, number> };
 type MergeStrategy = (dest: Destination, pkg: LoadPackage, plan: Plan, run: MergeRun) => Promise<void>;
 
