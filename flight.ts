@@ -592,7 +592,8 @@ export interface SourceContext {
   /** Report fetch progress: one `@flight-run extract running done=.. total=..` line. */
   progress(done: number, total?: number, effect?: string): void;
 }
-export type Rows = Iterable<Row> | AsyncIterable<Row>;
+/** What a source yields: rows, or pages of rows (a list is a page, as dlt takes it). */
+export type Rows = Iterable<Row | Row[]> | AsyncIterable<Row | Row[]>;
 export type SourceFunction = (ctx: SourceContext) => Rows | Promise<Rows>;
 /** A function for the configured table, resources, or resources made from the config (as the demo's). */
 export type Source = SourceFunction | Resource[] | { resources(config: Config): Resource[] };
@@ -716,7 +717,7 @@ export const githubIssues = resource(
     const base = ctx.config.GITHUB_API_URL.replace(/\/+$/, '');
     for (const repo of ctx.config.GITHUB_REPOS) {
       const what = `GitHub issues of ${repo}`;
-      const updated = makeIncremental<string>((ctx.state[repo] ??= {}) as Row, 'updated_at', { primaryKey: ['id'] });
+      const updated = ctx.incremental<string>('updated_at', { key: repo, primaryKey: ['id'] });
       const pages = ctx.pages(`${base}/repos/${repo}/issues`, what, {
         ...gitHubRequest(ctx.config),
         params: { state: 'all', sort: 'updated', direction: 'asc', per_page: 100, since: updated.startValue },
@@ -3389,6 +3390,8 @@ export interface IncrementalOptions<T extends Cursor> {
   initialValue?: T;
   /** Columns that identify a row for the boundary check; default: the whole row. */
   primaryKey?: string[];
+  /** A cursor of its own per key (a transformer's parent id, say): kept in the state under the key. */
+  key?: string | number;
 }
 export interface Incremental<T extends Cursor> {
   /** The cursor value this run starts from (last run's maximum, or initialValue): ask the API for rows after it. */
@@ -3677,16 +3680,23 @@ export async function runFlight({
     );
     const contextOf = (r: Resource): SourceContext => {
       const plan = targets.get(r)!.plan;
+      const cursors = new Map<string, Incremental<Cursor>>();
       const ctx: SourceContext = {
         config,
         get state() {
           return resourceState(state, plan); // created on first use: a source that keeps none adds no entry
         },
-        incremental: (cursorPath, options) => {
+        incremental: <T extends Cursor>(cursorPath: string, options: IncrementalOptions<T> = {}) => {
           // dlt hints the cursor column `incremental` in the stored schema
           const cursor = normalizeKey(cursorPath);
           plan.hints.set(cursor, { ...plan.hints.get(cursor), incremental: true });
-          return makeIncremental(ctx.state, cursorPath, options);
+          // one cursor per path and key for the run, however often a source asks for it
+          const id = JSON.stringify([cursorPath, options.key ?? null]);
+          if (!cursors.has(id)) {
+            const state = options.key === undefined ? ctx.state : ((ctx.state[options.key] ??= {}) as Row);
+            cursors.set(id, makeIncremental(state, cursorPath, options));
+          }
+          return cursors.get(id) as Incremental<T>;
         },
         getJson: async (url, what, options) => (await http.get(url, what, options)).body,
         pages: (url, what, options) => pagesOf(http, url, what, options),
@@ -3903,8 +3913,8 @@ async function pump(
 }
 
 /** A transformer's call, running now: its rows gather until they are read (a failure is told then). */
-function ahead(call: () => Rows | Promise<Rows>): AsyncIterable<Row> {
-  const got: (Row | undefined)[] = [];
+function ahead(call: () => Rows | Promise<Rows>): AsyncIterable<Row | Row[]> {
+  const got: (Row | Row[] | undefined)[] = [];
   let [done, failure, wake] = [false, undefined as unknown, () => {}];
   void (async () => {
     try {
@@ -3920,7 +3930,7 @@ function ahead(call: () => Rows | Promise<Rows>): AsyncIterable<Row> {
     async *[Symbol.asyncIterator]() {
       for (let i = 0; ;) {
         while (i < got.length) {
-          const row = got[i] as Row;
+          const row = got[i]!;
           got[i++] = undefined; // read rows are not held
           yield row;
         }

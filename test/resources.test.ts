@@ -212,6 +212,25 @@ describe('transformers', () => {
     assert.equal(api.most(), 3);
   });
 
+  test('a cursor per key: each parent row keeps its own; asked twice in a run, it is the same cursor', async (t) => {
+    const dir = await tempDir(t);
+    const data: Record<string, number[]> = { a: [1, 2, 3], b: [1, 2, 3, 4, 5] };
+    const parents = resource('parents', () => [{ p: 'a' }, { p: 'b' }]);
+    const children = transformer('children', parents, (item, ctx) => {
+      const key = String(item.p);
+      const cursor = ctx.incremental<number>('n', { key });
+      assert.equal(ctx.incremental<number>('n', { key }), cursor);
+      return data[key]!.map((n) => ({ p: key, n })).filter((row) => cursor.accept(row));
+    });
+    assert.deepEqual((await ok(dir, [parents, children])).tables, { parents: 2, children: 8 });
+    data.a!.push(4); // below b's cursor (5): a shared cursor would drop it
+    assert.deepEqual((await ok(dir, [parents, children])).tables, { parents: 2, children: 1 });
+    assert.deepEqual(await sql(dir, `SELECT p, n FROM ${DS}.children WHERE n = 4 ORDER BY p`), [
+      { p: 'a', n: 4n },
+      { p: 'b', n: 4n },
+    ]);
+  });
+
   test("a transformer's failure fails the run: nothing of either table is kept", async (t) => {
     const dir = await tempDir(t);
     const items = resource('items', () => [{ n: 1 }, { n: 2 }]);
