@@ -1,18 +1,34 @@
 /**
  * flight.ts: MotherDuck's "dlt ingest Flight", ported to Node/TypeScript.
  *
- * One scheduled run pulls rows from an API (the demo: GitHub repository stats), writes them as
+ * One scheduled run pulls rows from an API (the demo: GitHub repository stats and issues), writes them as
  * Parquet loader files and loads them into MotherDuck (when MOTHERDUCK_TOKEN is set) or into a
  * local DuckDB file, doing what dlt does for the Python Flight: names normalized, schema inferred
  * and evolved, nested data split into child tables, merge / append / replace, one transaction per
  * load, dlt's metadata tables, and a run ledger row for every run, failed runs included.
  *
- *   npx tsx flight.ts            one run, configured by environment variables
- *   npx tsx flight.ts status     the last runs from the ledger and the tables' row counts
- *   npx tsx flight.ts --help     every config key with its default
+ *   node flight.ts               one run, configured by environment variables (Node 20: npx tsx flight.ts)
+ *   node flight.ts status        the last runs from the ledger and the tables' row counts
+ *   node flight.ts --help        every config key with its default
  *
- * Replace `githubRepoRows` with your own source, or call `runFlight({ env, source })`.
- * The run chart below is read by MotherDuck's Flight Explainer; each step prints `@flight-run` lines.
+ * Replace the demo source `github` with your own (a function of rows, or resources), or call
+ * `runFlight({ env, source })`. The run chart below is read by MotherDuck's Flight Explainer; each
+ * step prints `@flight-run` lines. What a user edits comes first, the engine after:
+ *
+ *   Knobs            the config schema: every key, its default and its help
+ *   Output           progress lines, errors, redaction
+ *   Source           resources and the GitHub demo (repository stats, issues): replace this
+ *   HTTP and REST    the client sources call: retries, rate limits, pages, auth
+ *   Normalize        dlt's names, flattening, types and conversion
+ *   Write Parquet    column buffers and loader files
+ *   Extract          rows into a load package; schema contracts
+ *   Destination      MotherDuck or the local file
+ *   Stored schema    _dlt_version: what the pipeline owns
+ *   Load             one transaction; dispositions and merge strategies
+ *   State            _dlt_pipeline_state and incremental cursors
+ *   Ledger           one row per run
+ *   Run              runFlight: the story of a run
+ *   Main             the CLI, status and the scheduler
  */
 /*
 @flight
@@ -31,9 +47,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { DuckDBConnection, DuckDBInstance, listValue, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
 import * as arrow from 'apache-arrow';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { Agent, request } from 'undici';
 import { z } from 'zod';
 
 // ─── Knobs ───────────────────────────
