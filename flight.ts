@@ -1,18 +1,34 @@
 /**
  * flight.ts: MotherDuck's "dlt ingest Flight", ported to Node/TypeScript.
  *
- * One scheduled run pulls rows from an API (the demo: GitHub repository stats), writes them as
+ * One scheduled run pulls rows from an API (the demo: GitHub repository stats and issues), writes them as
  * Parquet loader files and loads them into MotherDuck (when MOTHERDUCK_TOKEN is set) or into a
  * local DuckDB file, doing what dlt does for the Python Flight: names normalized, schema inferred
  * and evolved, nested data split into child tables, merge / append / replace, one transaction per
  * load, dlt's metadata tables, and a run ledger row for every run, failed runs included.
  *
- *   npx tsx flight.ts            one run, configured by environment variables
- *   npx tsx flight.ts status     the last runs from the ledger and the tables' row counts
- *   npx tsx flight.ts --help     every config key with its default
+ *   node flight.ts               one run, configured by environment variables (Node 20: npx tsx flight.ts)
+ *   node flight.ts status        the last runs from the ledger and the tables' row counts
+ *   node flight.ts --help        every config key with its default
  *
- * Replace `githubRepoRows` with your own source, or call `runFlight({ env, source })`.
- * The run chart below is read by MotherDuck's Flight Explainer; each step prints `@flight-run` lines.
+ * Replace the demo source `github` with your own (a function of rows, or resources), or call
+ * `runFlight({ env, source })`. The run chart below is read by MotherDuck's Flight Explainer; each
+ * step prints `@flight-run` lines. What a user edits comes first, the engine after:
+ *
+ *   Knobs            the config schema: every key, its default and its help
+ *   Output           progress lines, errors, redaction
+ *   Source           resources and the GitHub demo (repository stats, issues): replace this
+ *   HTTP and REST    the client sources call: retries, rate limits, pages, auth
+ *   Normalize        dlt's names, flattening, types and conversion
+ *   Write Parquet    column buffers and loader files
+ *   Extract          rows into a load package; schema contracts
+ *   Destination      MotherDuck or the local file
+ *   Stored schema    _dlt_version: what the pipeline owns
+ *   Load             one transaction; dispositions and merge strategies
+ *   State            _dlt_pipeline_state and incremental cursors
+ *   Ledger           one row per run
+ *   Run              runFlight: the story of a run
+ *   Main             the CLI, status and the scheduler
  */
 /*
 @flight
@@ -31,9 +47,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { DuckDBConnection, DuckDBInstance, listValue, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
 import * as arrow from 'apache-arrow';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { Agent, request } from 'undici';
 import { z } from 'zod';
 
 // ─── Knobs ───────────────────────────
@@ -122,19 +138,25 @@ export const ConfigSchema = z.object({
     'merge',
     'merge (upsert on PRIMARY_KEY), append (add rows) or replace (swap the table contents).',
   ),
-  PRIMARY_KEY: knob(
+  PRIMARY_KEY: optional(
     list(identifier, 'column'),
-    'repo',
-    'Primary key column(s) for merge; a comma-separated list is a compound key.',
+    'Primary key column(s) for merge; a comma-separated list is a compound key. ' +
+      "Unset: repo (the demo source's key) for delete-insert and upsert; none with MERGE_KEY or scd2.",
   ),
-  MERGE_STRATEGY: knob(
+  MERGE_KEY: optional(
+    list(identifier, 'column'),
+    "With merge (delete-insert, scd2): dlt's merge_key, column(s) naming a partition. delete-insert replaces " +
+      'every row of each partition the run brings; scd2 retires missing rows only in those partitions.',
+  ),
+  MERGE_STRATEGY: optional(
     z.enum(['delete-insert', 'upsert', 'scd2']),
-    'delete-insert',
-    'With merge: delete-insert (replace rows by key), upsert (update in place, via MERGE INTO) or scd2 (keep every version with validity ranges).',
+    "With merge: delete-insert (replace rows by key; dlt's default when unset), upsert (update in place, via " +
+      'MERGE INTO) or scd2 (keep every version with validity ranges).',
   ),
   DELETE_COLUMN: optional(
     identifier,
-    'With merge: a column that marks a row as deleted (true, or any non-null value for non-boolean columns); merge removes its key.',
+    'With merge: a column that marks a row as deleted (true, or any non-null value for non-boolean columns); ' +
+      'delete-insert and upsert remove its key (scd2, as dlt 1.26, keeps it as a version).',
   ),
   PIPELINE_NAME: knob(identifier, 'flights_dlt_ingest', 'Pipeline name recorded in the ledger and dlt state.'),
   RUN_LEDGER_TABLE: knob(
@@ -162,6 +184,11 @@ export const ConfigSchema = z.object({
     'duckdb/duckdb,motherduckdb/motherduck-docs,dlt-hub/dlt',
     'Demo source: comma-separated owner/name repositories to fetch.',
   ),
+  GITHUB_RESOURCES: knob(
+    list(z.string().regex(/^(repo_stats|issues)$/, 'is not repo_stats or issues'), 'resource'),
+    'repo_stats',
+    "Demo source: what to load, comma-separated: repo_stats (one row per repository, into TABLE_NAME as configured) and issues (each repository's issues and pull requests into github_issues, merged on id, incremental on updated_at).",
+  ),
   GITHUB_API_URL: knob(
     z
       .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
@@ -188,10 +215,10 @@ export const ConfigSchema = z.object({
     '60',
     'Total seconds a run may spend waiting between retries (backoff, Retry-After, rate-limit reset) before it fails.',
   ),
-  MAX_TABLE_NESTING: knob(
+  MAX_TABLE_NESTING: optional(
     number(0, 1000, true),
-    '1000',
-    'Levels of nested objects and lists that are flattened into columns and child tables (as dlt); deeper ones are stored as JSON.',
+    'Levels of nested objects and lists that are flattened into columns and child tables (as dlt); deeper ' +
+      "ones are stored as JSON. Unset: dlt's default, 1000.",
   ),
   SCHEDULE_CRON: optional(
     cronExpression,
@@ -286,11 +313,16 @@ function combinationProblems(raw: (key: ConfigKey) => string | undefined): strin
     problems.push(
       `TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} is a dlt metadata table name (_dlt...); choose another name`,
     );
-  for (const key of ['MERGE_STRATEGY', 'DELETE_COLUMN'] as const)
+  for (const key of ['MERGE_STRATEGY', 'DELETE_COLUMN', 'MERGE_KEY'] as const)
     if (raw(key) && disposition !== 'merge')
       problems.push(
         `${key}=${JSON.stringify(raw(key))} needs WRITE_DISPOSITION=merge (it is ${JSON.stringify(disposition)})`,
       );
+  if (raw('MERGE_KEY') && raw('MERGE_STRATEGY') === 'upsert')
+    problems.push(
+      `MERGE_KEY=${JSON.stringify(raw('MERGE_KEY'))} works with MERGE_STRATEGY delete-insert or scd2; ` +
+        "upsert matches on PRIMARY_KEY only (as dlt's)",
+    );
   return problems;
 }
 
@@ -328,15 +360,85 @@ export interface Plan {
   databasePath: string | null;
   dataset: string;
   table: string;
+  /** The table as configured, before normalization: dlt's resource name. */
+  resource: string;
   primaryKey: string[];
+  /** dlt's merge_key: delete-insert replaces every destination row whose values of these columns the run brings. */
+  mergeKey: string[];
   disposition: Config['WRITE_DISPOSITION'];
-  mergeStrategy: Config['MERGE_STRATEGY'];
+  mergeStrategy: NonNullable<Config['MERGE_STRATEGY']>;
+  /** The strategy as set; dlt records `x-merge-strategy` only for a strategy given explicitly. */
+  strategySet: boolean;
   deleteColumn: string | null;
+  /** dlt's max_table_nesting (1000 when unset); recorded in the stored schema only when set. */
+  maxNesting: number;
+  maxNestingSet: boolean;
+  /** dlt's column hints of the table (its `columns=`), in their order: the run's, the delete marker, the cursor. */
+  hints: ColumnHints;
+  /** What may change in the table's schema, and what happens to a row that would change it (dlt's contract). */
+  contract: Required<SchemaContract>;
   /** dlt's schema name: the normalized pipeline name; keys the state and `_dlt_loads` rows. */
   schemaName: string;
   ledger: string;
 }
-export function planFor(config: Config): Plan {
+/**
+ * dlt's schema contract, per resource: for new tables, new columns and new data types (a variant column),
+ * `evolve` (the default: the schema grows), `freeze` (the run fails naming what would change, and nothing
+ * does), `discard_row` (the row is dropped and counted) or `discard_value` (the value is dropped and counted).
+ */
+export type ContractMode = 'evolve' | 'freeze' | 'discard_row' | 'discard_value';
+export interface SchemaContract {
+  tables?: ContractMode;
+  columns?: ContractMode;
+  data_type?: ContractMode;
+}
+const CONTRACT_MODES = new Set(['evolve', 'freeze', 'discard_row', 'discard_value']);
+const EVOLVE: Required<SchemaContract> = { tables: 'evolve', columns: 'evolve', data_type: 'evolve' };
+const contractOf = (c: ContractMode | SchemaContract | undefined): Required<SchemaContract> =>
+  typeof c === 'string' ? { tables: c, columns: c, data_type: c } : { ...EVOLVE, ...c };
+/**
+ * A column hint, as dlt's `columns=` of a resource takes it: the column's type (it is created with it, before
+ * any data, and values are converted into it) and whether it may be null (`nullable: false` makes it NOT NULL
+ * and a row without a value fails the run). dlt's `data_type: json` keeps an object or a list whole, as JSON.
+ */
+export interface ColumnHint {
+  data_type?: 'text' | 'bigint' | 'double' | 'bool' | 'timestamp' | 'date' | 'json' | 'decimal';
+  nullable?: boolean;
+  /** With `decimal`: DECIMAL(precision, scale) (default 38, 9 as dlt's); a value it can't hold exactly is a variant. */
+  precision?: number;
+  scale?: number;
+}
+/** Hints by normalized column name, in their order; DELETE_COLUMN and ctx.incremental add their flags. */
+export type ColumnHints = Map<string, ColumnHint & { hard_delete?: true; incremental?: true }>;
+const HINT_TYPES = new Set(['text', 'bigint', 'double', 'bool', 'timestamp', 'date', 'json', 'decimal']);
+
+/** What is wrong with the hints given to runFlight: config errors, like a bad key. */
+export function columnHintProblems(columns: Record<string, ColumnHint>): string[] {
+  return Object.entries(columns).flatMap(([key, hint]) => {
+    const wrong = ([k, v]: [string, unknown]) =>
+      k === 'data_type'
+        ? !HINT_TYPES.has(v as string)
+        : k === 'precision' || k === 'scale'
+          ? !(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 38) || hint.data_type !== 'decimal'
+          : k !== 'nullable' || typeof v !== 'boolean';
+    return isRecord(hint) && !Object.entries(hint).some(wrong)
+      ? []
+      : [
+          `column hint ${JSON.stringify(key)}: ${JSON.stringify(hint)} is not one (data_type one of ` +
+            `${[...HINT_TYPES].join(', ')}; precision and scale 0-38 with decimal; and/or nullable true or false)`,
+        ];
+  });
+}
+
+function columnHintsOf(columns: Record<string, ColumnHint>, deleteColumn: string | null): ColumnHints {
+  const hints: ColumnHints = new Map(
+    [...Object.entries(columns)].map(([key, hint]) => [normalizeKey(key), { ...hint }]),
+  );
+  if (deleteColumn) hints.set(deleteColumn, { ...hints.get(deleteColumn), hard_delete: true });
+  return hints;
+}
+
+export function planFor(config: Config, columns: Record<string, ColumnHint> = {}): Plan {
   const motherduck =
     config.DESTINATION === 'motherduck' || (config.DESTINATION === 'auto' && !!config.MOTHERDUCK_TOKEN);
   return {
@@ -345,13 +447,87 @@ export function planFor(config: Config): Plan {
     databasePath: motherduck ? null : resolve(config.LOCAL_DATA_DIR, `${config.DESTINATION_DATABASE}.duckdb`),
     dataset: snakeCase(config.DATASET_NAME),
     table: normalizeKey(config.TABLE_NAME),
-    primaryKey: config.PRIMARY_KEY.map(normalizeKey), // as the columns are named: `owner__id` is a nested key
+    resource: config.TABLE_NAME,
+    // as the columns are named: `owner__id` is a nested key. The demo's `repo` where a key is needed and unset
+    primaryKey: (config.PRIMARY_KEY ?? (config.MERGE_KEY || config.MERGE_STRATEGY === 'scd2' ? [] : ['repo'])).map(
+      normalizeKey,
+    ),
+    mergeKey: (config.MERGE_KEY ?? []).map(normalizeKey),
     disposition: config.WRITE_DISPOSITION,
-    mergeStrategy: config.MERGE_STRATEGY,
+    mergeStrategy: config.MERGE_STRATEGY ?? 'delete-insert',
+    strategySet: config.MERGE_STRATEGY !== undefined,
     deleteColumn: config.DELETE_COLUMN ? normalizeKey(config.DELETE_COLUMN) : null,
+    maxNesting: config.MAX_TABLE_NESTING ?? 1000,
+    maxNestingSet: config.MAX_TABLE_NESTING !== undefined,
+    hints: columnHintsOf(columns, config.DELETE_COLUMN ? normalizeKey(config.DELETE_COLUMN) : null),
+    contract: EVOLVE,
     schemaName: snakeCase(config.PIPELINE_NAME),
     ledger: config.RUN_LEDGER_TABLE,
   };
+}
+
+/** How a resource's table loads: its options over the run's destination (`table`: a table it routes rows to). */
+function planOf(base: Plan, r: Resource, table?: string): Plan {
+  if (r.options === 'config') return table === undefined ? base : { ...base, table: normalizeKey(table) };
+  const o = r.options;
+  const columns = (v: string | string[] | undefined) => (v === undefined ? [] : [v].flat().map(normalizeKey));
+  const deleteColumn = o.deleteColumn ? normalizeKey(o.deleteColumn) : null;
+  return {
+    ...base,
+    table: normalizeKey(table ?? r.name),
+    resource: r.name,
+    primaryKey: columns(o.primaryKey),
+    mergeKey: columns(o.mergeKey),
+    disposition: o.writeDisposition ?? 'append',
+    mergeStrategy: o.mergeStrategy ?? 'delete-insert',
+    strategySet: o.mergeStrategy !== undefined,
+    deleteColumn,
+    maxNesting: o.maxNesting ?? 1000,
+    maxNestingSet: o.maxNesting !== undefined,
+    hints: columnHintsOf(o.columns ?? {}, deleteColumn),
+    contract: contractOf(o.contract),
+  };
+}
+
+/** What is wrong with a source's resources, told like config errors (exit 2) before anything runs. */
+function resourceProblems(resources: Resource[], base: Plan): string[] {
+  const problems: string[] = [];
+  const seen = new Map<string, string>();
+  for (const r of resources) {
+    const at = `resource ${JSON.stringify(r.name)}`;
+    if (r.options === 'config') continue; // checked as the config it comes from
+    const o = r.options;
+    const table = normalizeKey(r.name);
+    if (!r.name.trim() || table.startsWith('_dlt'))
+      problems.push(`${at}: a resource needs a name that is not a dlt table name (_dlt...)`);
+    if (seen.has(table))
+      problems.push(`${at}: loads into table "${table}" as resource ${JSON.stringify(seen.get(table))} does`);
+    seen.set(table, r.name);
+    if (base.dataset === 'main' && table === base.ledger.toLowerCase())
+      problems.push(`${at}: would load into the run ledger`);
+    if (r.parent && !resources.includes(r.parent))
+      problems.push(`${at}: its parent ${JSON.stringify(r.parent.name)} is not one of the source's resources`);
+    const merge = o.writeDisposition === 'merge';
+    for (const key of ['mergeStrategy', 'deleteColumn', 'mergeKey'] as const)
+      if (o[key] !== undefined && !merge) problems.push(`${at}: ${key} needs writeDisposition 'merge'`);
+    const keys = (v?: string | string[]) => (v === undefined ? [] : [v].flat());
+    for (const name of [...keys(o.primaryKey), ...keys(o.mergeKey), ...keys(o.deleteColumn)])
+      if (!IDENTIFIER.test(name))
+        problems.push(
+          `${at}: column ${JSON.stringify(name)} ${'must be a letter or _ followed by letters, digits or _'}`,
+        );
+    if (merge && o.mergeStrategy !== 'scd2' && !keys(o.primaryKey).length && !keys(o.mergeKey).length)
+      problems.push(`${at}: writeDisposition 'merge' needs a primaryKey (or a mergeKey)`);
+    if (o.mergeStrategy === 'upsert' && (!keys(o.primaryKey).length || keys(o.mergeKey).length))
+      problems.push(`${at}: mergeStrategy 'upsert' matches on a primaryKey only`);
+    if (o.maxNesting !== undefined && !(Number.isInteger(o.maxNesting) && o.maxNesting >= 0 && o.maxNesting <= 1000))
+      problems.push(`${at}: maxNesting must be a whole number from 0 to 1000`);
+    const contract = typeof o.contract === 'string' ? [o.contract] : Object.values(o.contract ?? {});
+    if (o.contract !== undefined && !contract.every((m) => CONTRACT_MODES.has(m)))
+      problems.push(`${at}: contract ${JSON.stringify(o.contract)} is not one (${[...CONTRACT_MODES].join(', ')})`);
+    problems.push(...columnHintProblems(o.columns ?? {}).map((p) => `${at}: ${p}`));
+  }
+  return problems;
 }
 
 // ─── Output ──────────────────────────
@@ -407,9 +583,11 @@ const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' | ').slice(0, 2000
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 // ─── Source: replace this with your own ─────────────────
-// A source is a function of a context that returns rows: plain objects, any shape. Nested objects
-// flatten into parent__child columns, lists become child tables. Yield as you fetch: rows are
-// streamed to Parquet, never all held in memory.
+// A source is a function of a context that returns rows: plain objects, any shape, loaded into the
+// table the config names (TABLE_NAME, WRITE_DISPOSITION, PRIMARY_KEY, ...). Or several resources, each
+// its own table with its own disposition, keys, column hints and schema contract, all loaded in one
+// transaction (dlt's source of resources). Nested objects flatten into parent__child columns, lists
+// become child tables. Yield as you fetch: rows are streamed to Parquet, never all held in memory.
 
 export type Row = Record<string, unknown>;
 export interface SourceContext {
@@ -430,8 +608,62 @@ export interface SourceContext {
   /** Report fetch progress: one `@flight-run extract running done=.. total=..` line. */
   progress(done: number, total?: number, effect?: string): void;
 }
-export type Rows = Iterable<Row> | AsyncIterable<Row>;
-export type Source = (ctx: SourceContext) => Rows | Promise<Rows>;
+/** What a source yields: rows, or pages of rows (a list is a page, as dlt takes it). */
+export type Rows = Iterable<Row | Row[]> | AsyncIterable<Row | Row[]>;
+export type SourceFunction = (ctx: SourceContext) => Rows | Promise<Rows>;
+/** A function for the configured table, resources, or resources made from the config (as the demo's). */
+export type Source = SourceFunction | Resource[] | { resources(config: Config): Resource[] };
+
+/** One table's rows and how they load, as dlt's resource. `options: 'config'`: as the env config says. */
+export interface Resource {
+  name: string;
+  options: ResourceOptions | 'config';
+  rows?: SourceFunction;
+  /** A transformer's: called with each row of `parent`, its rows load into this resource's table. */
+  parent?: Resource;
+  each?: (item: Row, ctx: SourceContext) => Rows | Promise<Rows>;
+}
+export interface ResourceOptions {
+  /** `append` (the default, as dlt's), `replace` or `merge`. */
+  writeDisposition?: 'append' | 'replace' | 'merge';
+  primaryKey?: string | string[];
+  mergeKey?: string | string[];
+  mergeStrategy?: 'delete-insert' | 'upsert' | 'scd2';
+  deleteColumn?: string;
+  /** dlt's max_table_nesting (default 1000). */
+  maxNesting?: number;
+  /** Column hints by column: `{ price: { data_type: 'decimal', precision: 10, scale: 2, nullable: false } }`. */
+  columns?: Record<string, ColumnHint>;
+  /** `evolve` (default), `freeze`, `discard_row` or `discard_value`, for all or per tables / columns / data_type. */
+  contract?: ContractMode | SchemaContract;
+  /** The table of each row, from the data (dlt's dynamic table name); default the resource's name. */
+  table?: (row: Row) => string;
+  /** A transformer's parent rows worked on at once (default 4); its rows still load in the parent rows' order. */
+  concurrency?: number;
+}
+/** A resource: its rows load into the table `name` (normalized as dlt does). */
+export const resource = (name: string, rows: SourceFunction, options: ResourceOptions = {}): Resource => ({
+  name,
+  rows,
+  options,
+});
+/** A transformer: `each` runs for every row of `parent` (for each repository, its issues). */
+export const transformer = (
+  name: string,
+  parent: Resource,
+  each: (item: Row, ctx: SourceContext) => Rows | Promise<Rows>,
+  options: ResourceOptions = {},
+): Resource => ({ name, parent, each, options });
+/** A source function's rows as the table the env config describes (TABLE_NAME, WRITE_DISPOSITION, ...). */
+export const configured = (rows: SourceFunction): Resource => ({ name: '', rows, options: 'config' });
+
+/** The demo: repository stats into TABLE_NAME as configured; with GITHUB_RESOURCES=...,issues also issues. */
+export const github = {
+  resources: (config: Config): Resource[] => [
+    ...(config.GITHUB_RESOURCES.includes('repo_stats') ? [configured(githubRepoRows)] : []),
+    ...(config.GITHUB_RESOURCES.includes('issues') ? [githubIssues] : []),
+  ],
+};
 
 /** GitHub's media type and API version, and the token when there is one (sent to the API's origin only). */
 const gitHubRequest = (config: Config): RequestOptions => ({
@@ -475,6 +707,63 @@ export async function* githubRepoRows(ctx: SourceContext): AsyncGenerator<Row> {
     };
   }
 }
+
+const GitHubIssue = z.object({
+  id: z.number(),
+  number: z.number(),
+  title: z.string(),
+  state: z.string(),
+  user: z.object({ login: z.string() }).nullable(),
+  labels: z.array(z.object({ name: z.string(), color: z.string().optional() })),
+  comments: z.number(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  closed_at: z.string().nullable(),
+  pull_request: z.object({}).passthrough().optional(),
+});
+
+/**
+ * The demo's second resource (GITHUB_RESOURCES=repo_stats,issues): each repository's issues and pull
+ * requests, merged on `id`, labels as a child table. Incremental on `updated_at`, per repository: a run
+ * asks GitHub only for what changed since the last one (`since=`), and drops what it already loaded.
+ */
+export const githubIssues = resource(
+  'github_issues',
+  async function* (ctx) {
+    const base = ctx.config.GITHUB_API_URL.replace(/\/+$/, '');
+    for (const repo of ctx.config.GITHUB_REPOS) {
+      const what = `GitHub issues of ${repo}`;
+      const updated = ctx.incremental<string>('updated_at', { key: repo, primaryKey: ['id'] });
+      const pages = ctx.pages(`${base}/repos/${repo}/issues`, what, {
+        ...gitHubRequest(ctx.config),
+        params: { state: 'all', sort: 'updated', direction: 'asc', per_page: 100, since: updated.startValue },
+        paginator: { type: 'link_header' },
+      });
+      for await (const page of pages)
+        for (const item of page) {
+          const parsed = GitHubIssue.safeParse(item);
+          if (!parsed.success) throw new FlightError(`${what}: unexpected response shape (${parsed.error.message})`);
+          const issue = parsed.data;
+          if (!updated.accept(issue)) continue;
+          yield {
+            id: issue.id,
+            repo,
+            number: issue.number,
+            title: issue.title,
+            state: issue.state,
+            is_pull_request: issue.pull_request !== undefined,
+            author: issue.user?.login ?? null,
+            comments: issue.comments,
+            created_at: issue.created_at,
+            updated_at: issue.updated_at,
+            closed_at: issue.closed_at,
+            labels: issue.labels.map(({ name, color }) => ({ name, color })),
+          };
+        }
+    }
+  },
+  { writeDisposition: 'merge', primaryKey: 'id' },
+);
 
 /**
  * Runs `fn` over items with at most `limit` in flight, yielding results in the items' order. A
@@ -843,8 +1132,9 @@ async function* pagesOf(http: HttpClient, url: string, what: string, options: Pa
 
 // ─── Normalize: dlt's naming, flattening, child tables and types ─────────
 // Rows become rows of tables as dlt's relational normalizer makes them: objects flatten into
-// parent__child columns, lists become child tables linked by _dlt_parent_id / _dlt_list_idx, and a
-// value that does not fit its column's type goes to a variant column <column>__v_<type>.
+// parent__child columns, lists become child tables linked by _dlt_parent_id / _dlt_list_idx, columns
+// come in dlt's order, and a value of another type than its column's is converted as dlt converts it or,
+// where it can't be, goes to a variant column <column>__v_<type>. test/parity.test.ts holds it to dlt.
 
 /** dlt's default `snake_case` naming convention, for one identifier. */
 export function snakeCase(name: string): string {
@@ -940,7 +1230,6 @@ export interface ColumnInfo {
   type: ColumnType;
   /** The destination had it before this run. */
   stored: boolean;
-  exactInDouble: boolean;
   /** dlt's variant flag: the column holds values of another column that did not fit its type. */
   variant?: boolean;
   /** A hand-made column of a narrower type than ours (INTEGER, REAL, TIMESTAMP, DECIMAL(p,s)): what fits it. */
@@ -948,11 +1237,16 @@ export interface ColumnInfo {
   /** ...and its SQL type, which staging tables take too (so a value is never cast through a wider type). */
   sql?: string;
 }
+/** A column a hint declares: a decimal's precision and scale make its SQL type and what fits it. */
+function hintedColumn(type: DataType, hint: ColumnHint): ColumnInfo {
+  if (type !== 'decimal') return newColumn(type);
+  const [precision, scale] = [hint.precision ?? 38, hint.scale ?? 9]; // dlt's default DECIMAL on DuckDB
+  return { ...newColumn('decimal'), sql: `DECIMAL(${precision},${scale})`, narrow: decimalFits(precision, scale) };
+}
 /** A column this run adds. */
 const newColumn = (type: DataType, variant = false): ColumnInfo => ({
   type,
   stored: false,
-  exactInDouble: true,
   ...(variant ? { variant } : {}),
 });
 export interface TableSchema {
@@ -963,9 +1257,13 @@ export interface TableSchema {
 }
 export type Schema = Map<string, TableSchema>;
 
-// Timestamps and dates are recognised from ISO-8601 strings, exactly: YYYY-MM-DD, optionally
-// [T ]HH:MM[:SS[.ffffff]] and Z or ±HH[[:]MM]. A string with more precision than microseconds, or an
-// impossible date, stays text. Parsed by hand: it runs on every new string value.
+// Timestamps are recognised as dlt's `iso_timestamp` detection recognises them: a string that pendulum's
+// ISO 8601 parser (or, failing that, its "common" parser) reads as a date and a time, e.g.
+// `2024-01-02T03:04:05Z`, `2024-01-02 03:04`, `20240102T030405Z`, `2024-01-02T03`, `2024/01/15 10:00`;
+// naive ones are UTC, offsets are applied. A date alone (`2024-01-02`) stays text: dlt's date detection is
+// off. Kept apart from dlt: more than microseconds of precision keeps a string text (dlt cuts the digits).
+// The usual extended form is parsed by hand, as it is met on every string of a column that is not text; the
+// rest through the parsers' own patterns (dlt 1.26 with pendulum 2.1, as in test/fixtures/dlt-parity).
 function daysFromCivil(y: number, m: number, d: number): number {
   const yy = m <= 2 ? y - 1 : y;
   const era = Math.floor(yy / 400);
@@ -973,12 +1271,18 @@ function daysFromCivil(y: number, m: number, d: number): number {
   const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
   return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
 }
-const daysInMonth = (y: number, m: number) =>
-  m === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31;
+const isLeap = (y: number) => y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+const daysInMonth = (y: number, m: number) => (m === 2 ? (isLeap(y) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31);
+/** Python's datetime range (years 1 to 9999), in seconds from the epoch. */
+const [FIRST_SECOND, LAST_SECOND] = [daysFromCivil(1, 1, 1) * 86400, daysFromCivil(10000, 1, 1) * 86400 - 1];
 
 /** The parsed form of the last string `typeOf` recognised; read right after the call. */
 const parsed = { days: 0, seconds: 0, fraction: 0 };
-const setInstant = (seconds: number, fraction: number) => ((parsed.seconds = seconds), (parsed.fraction = fraction));
+const setInstant = (seconds: number, fraction: number) => (
+  (parsed.seconds = seconds),
+  (parsed.fraction = fraction),
+  (parsed.days = Math.floor(seconds / 86400))
+);
 /** The value of `n` decimal digits at `at`, or -1. */
 function digits(s: string, at: number, n: number): number {
   let v = 0;
@@ -989,39 +1293,41 @@ function digits(s: string, at: number, n: number): number {
   }
   return v;
 }
-function parseIso(s: string): 'timestamp' | 'date' | undefined {
+/** Microseconds of a fraction's digits; -1 when digits below a microsecond are not zeros (exact text is kept). */
+function micros(f: string): number {
+  if (f.length > 6 && !/^0+$/.test(f.slice(6))) return -1;
+  return Number(f.slice(0, 6).padEnd(6, '0'));
+}
+
+/** `YYYY-MM-DD[T ]HH:MM[:SS[.f]][Z|±HH[[:]MM]]`, by hand: true when `s` is such a timestamp (in `parsed`). */
+function usualTimestamp(s: string): boolean {
   const len = s.length;
-  if (len < 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return undefined;
-  const y = digits(s, 0, 4);
-  const mo = digits(s, 5, 2);
-  const d = digits(s, 8, 2);
-  if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return undefined;
-  parsed.days = daysFromCivil(y, mo, d);
-  if (len === 10) return 'date';
+  if (len < 16 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58) return false;
   const sep = s.charCodeAt(10);
-  if ((sep !== 84 && sep !== 116 && sep !== 32) || s.charCodeAt(13) !== 58) return undefined;
-  const hh = digits(s, 11, 2);
-  const mi = digits(s, 14, 2);
+  if (sep !== 84 && sep !== 32) return false;
+  const [y, mo, d, hh, mi] = [digits(s, 0, 4), digits(s, 5, 2), digits(s, 8, 2), digits(s, 11, 2), digits(s, 14, 2)];
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || hh < 0 || hh > 23 || mi < 0 || mi > 59)
+    return false;
   let at = 16;
   let ss = 0;
   let fraction = 0;
   if (s.charCodeAt(at) === 58) {
     ss = digits(s, 17, 2);
     at = 19;
+    if (ss < 0 || ss > 59) return false;
     if (s.charCodeAt(at) === 46 || s.charCodeAt(at) === 44) {
       let n = 0;
       for (let c = s.charCodeAt(++at) - 48; c >= 0 && c <= 9; c = s.charCodeAt(++at) - 48, n++) {
         if (n < 6) fraction = fraction * 10 + c;
-        else if (c !== 0) return undefined; // below a microsecond: not exact, so not a timestamp
+        else if (c !== 0 || n >= 9) return false; // below a microsecond: not exact, so not a timestamp
       }
-      if (n === 0) return undefined;
+      if (n === 0) return false;
       for (; n < 6; n++) fraction *= 10;
     }
   }
-  if (hh < 0 || hh > 23 || mi < 0 || mi > 59 || ss < 0 || ss > 59) return undefined;
   let offset = 0;
   const zone = s.charCodeAt(at);
-  if ((zone === 90 || zone === 122) && at + 1 === len) at++;
+  if (zone === 90) at++;
   else if (zone === 43 || zone === 45) {
     const oh = digits(s, at + 1, 2);
     let om = 0;
@@ -1031,25 +1337,271 @@ function parseIso(s: string): 'timestamp' | 'date' | undefined {
       om = digits(s, end, 2);
       end += 2;
     }
-    if (oh < 0 || om < 0 || end !== len) return undefined;
+    if (oh < 0 || om < 0 || end !== len || oh * 60 + om >= 1440) return false;
     offset = (zone === 45 ? -1 : 1) * (oh * 60 + om);
     at = len;
   }
-  if (at !== len) return undefined;
-  setInstant(parsed.days * 86400 + hh * 3600 + mi * 60 + ss - offset * 60, fraction);
-  return 'timestamp';
+  if (at !== len) return false;
+  setInstant((daysFromCivil(y, mo, d) * 24 + hh) * 3600 + mi * 60 + ss - offset * 60, fraction);
+  return true;
+}
+
+// pendulum 2.1's ISO 8601 pattern (dates: calendar, ordinal, week; times down to the hour) and its
+// "common" pattern (`2024/01/15 10:00`); `$` as Python's, which also matches before a final newline.
+const ISO_8601 = new RegExp(
+  [
+    '^(?:(\\d{4})(?:(-)?(\\d{2})(?:(-)?(\\d{1,2}))?)?', // year, month, day (or ordinal day)
+    '|(\\d{4})(-)?W(\\d{2})(-)?(\\d)?)?', // or year, week, weekday
+    '(?:([T ])?(\\d{1,2})(:)?(\\d{1,2})?(:)?(\\d{1,2})?', // hour, minute, second
+    '(?:[.,](\\d{1,9}))?([-+]\\d{2}:?(?:\\d{2})?|Z)?)?\\n?$', // fraction, offset
+  ].join(''),
+);
+const COMMON =
+  /^(?:(\d{4})(?:([/:])?(\d{2})([/:])?(\d{2}))?)?(?:( )?(\d{1,2}):(\d{1,2})?(?::(\d{1,2}))?(?:[.|,](\d{1,9}))?)?\n?$/;
+const MONTH_OFFSETS = [-1, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365];
+type Kind = 'datetime' | 'date' | 'time';
+
+/** A date and time of day as Python's datetime takes them (else undefined), into `parsed`; offset in minutes. */
+function dateTime(
+  days: number | undefined,
+  h: number,
+  mi: number,
+  s: number,
+  us: number,
+  offset = 0,
+): Kind | undefined {
+  if (days === undefined || h > 23 || mi > 59 || s > 59 || us < 0 || Math.abs(offset) >= 1440) return undefined;
+  setInstant(((days * 24 + h) * 60 + mi - offset) * 60 + s, us);
+  return 'datetime';
+}
+const calendarDays = (y: number, m: number, d: number) =>
+  y >= 1 && y <= 9999 && m >= 1 && m <= 12 && d >= 1 && d <= daysInMonth(y, m) ? daysFromCivil(y, m, d) : undefined;
+const daysInYear = (y: number) => (isLeap(y) ? 366 : 365);
+/** pendulum's ISO week date (`2024-W01-1`), as days from the epoch. */
+function weekDays(year: number, week: number, weekday: number): number | undefined {
+  const p = (y: number) => y + Math.floor(y / 4) - Math.floor(y / 100) + Math.floor(y / 400);
+  const longYear = p(year) % 7 === 4 || p(year - 1) % 7 === 3;
+  if (week > 53 || (week > 52 && !longYear) || weekday > 7) return undefined;
+  const y = year - 1; // pendulum's week_day(year, 1, 4): January counts in the year before
+  const jan4 = (y + Math.floor(y / 4) - Math.floor(y / 100) + Math.floor(y / 400) + 0 + 4) % 7 || 7;
+  let ordinal = week * 7 + weekday - (jan4 + 3);
+  if (ordinal < 1) ordinal += daysInYear(--year);
+  if (ordinal > daysInYear(year)) ordinal -= daysInYear(year++);
+  return year >= 1 && year <= 9999 && ordinal >= 1 ? daysFromCivil(year, 1, 1) + ordinal - 1 : undefined;
+}
+
+/** pendulum's parse_iso8601: what `s` names, or undefined where it raises; a date or date-time goes to `parsed`. */
+function iso8601(s: string): Kind | undefined {
+  const m = ISO_8601.exec(s);
+  if (!m) return undefined;
+  const [, year, monthSep, month, daySep, day, isoYear, weekSep, week, weekdaySep, weekday] = m;
+  const [, , , , , , , , , , , timeSep, hour, minuteSep, minute, secondSep, second, subsecond, tz] = m;
+  let days: number | undefined;
+  let ambiguous = false;
+  if (isoYear !== undefined) {
+    if ((weekSep && !weekdaySep && weekday) || (!weekSep && weekdaySep)) return undefined;
+    days = weekDays(Number(isoYear), Number(week), weekday ? Number(weekday) : 1);
+  } else if (year !== undefined) {
+    const y = Number(year);
+    if (month === undefined) days = calendarDays(y, 1, 1);
+    else if (day === undefined) {
+      ambiguous = !monthSep; // 201207: a time hhmmss rather than a date
+      days = calendarDays(y, Number(month), 1);
+    } else if (!daySep && day.length === 1) {
+      // ordinal date: 2024-002
+      const ordinal = Number(month + day);
+      const offsets = MONTH_OFFSETS.map((o, i) => o + (isLeap(y) && i > 2 ? 1 : 0));
+      if (ordinal > offsets[13]!) return undefined;
+      const i = offsets.findIndex((o, i) => i > 0 && ordinal <= o);
+      days = calendarDays(y, i - 1, ordinal - offsets[i - 1]!);
+    } else days = calendarDays(y, Number(month), Number(day));
+  }
+  const isDate = year !== undefined || isoYear !== undefined;
+  if (hour === undefined) {
+    if (ambiguous)
+      return Number(year!.slice(0, 2)) < 24 && Number(year!.slice(2)) < 60 && Number(month) < 60 ? 'time' : undefined;
+    if (days === undefined) return undefined;
+    setInstant(days * 86400, 0);
+    return 'date';
+  }
+  if (ambiguous || (isDate && !timeSep)) return undefined;
+  if ((minute === undefined && minuteSep) || (secondSep && !minuteSep && minute !== undefined)) return undefined;
+  if ((second !== undefined && !secondSep && minuteSep) || (second === undefined && secondSep)) return undefined;
+  const us = subsecond === undefined ? 0 : micros(subsecond);
+  let offset = 0;
+  if (tz && tz !== 'Z') {
+    const [oh, om] = tz.includes(':') ? tz.slice(1).split(':') : [tz.slice(1, 3), tz.slice(3, 5) || '00'];
+    if (!om) return undefined;
+    offset = (tz[0] === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
+  }
+  const [h, mi, sec] = [Number(hour), Number(minute ?? 0), Number(second ?? 0)];
+  if (!isDate) return h < 24 && mi < 60 && sec < 60 && us >= 0 ? 'time' : undefined;
+  return dateTime(days, h, mi, sec, us, offset);
+}
+
+/** pendulum's fallback for what ISO 8601 doesn't read (`2024/01/15`, `2024/01/15 10:00`), as `iso8601`. */
+function commonFormat(s: string): Kind | undefined {
+  const m = COMMON.exec(s);
+  if (!m) return undefined;
+  const [, year, , month, , day, , hour, minute, second, subsecond] = m;
+  const days = calendarDays(Number(year ?? 0), Number(month ?? 1), Number(day ?? 1));
+  if (hour === undefined) return days === undefined ? undefined : (setInstant(days * 86400, 0), 'date');
+  if (minute === undefined) return undefined; // pendulum fails here (int(None)); so does dlt, with a crash
+  const us = subsecond === undefined ? 0 : micros(subsecond);
+  if (year === undefined)
+    return Number(hour) < 24 && Number(minute) < 60 && Number(second ?? 0) < 60 ? 'time' : undefined;
+  return dateTime(days, Number(hour), Number(minute), Number(second ?? 0), us);
+}
+
+/** dlt's timestamp detection: does the string name a date and a time (in `parsed`)? */
+function isTimestamp(s: string): boolean {
+  if (usualTimestamp(s)) return true;
+  // only a string that starts with a 4-digit year can hold a date
+  return digits(s, 0, 4) >= 0 && (iso8601(s) ?? commonFormat(s)) === 'datetime';
+}
+
+/** Python's str.strip(): its whitespace is not quite JavaScript's (no BOM; the separators 0x1c-0x1f, NEL). */
+const PY_SPACE = '[\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const PY_STRIP = new RegExp(`^${PY_SPACE}+|${PY_SPACE}+$`, 'g');
+const pyStrip = (s: string) => s.replace(PY_STRIP, '');
+/** Python's float() of a string: decimal, exponent, `_` between digits, inf, nan; else undefined. */
+function pyFloat(s: string): number | undefined {
+  const t = pyStrip(s);
+  const special = /^([+-]?)(inf|infinity|nan)$/i.exec(t);
+  if (special) return special[2]!.toLowerCase() === 'nan' ? NaN : special[1] === '-' ? -Infinity : Infinity;
+  if (!/^[+-]?(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?$/.test(t)) return undefined;
+  return Number(t.replaceAll('_', ''));
+}
+/** Python's int() of a stripped string, base 10 or 16; undefined when it isn't one. */
+function pyInt(t: string, base: 10 | 16): bigint | undefined {
+  const m = (base === 10 ? /^([+-]?)(\d(?:_?\d)*)$/ : /^([+-]?)(?:0[xX]_?)?([0-9a-fA-F](?:_?[0-9a-fA-F])*)$/).exec(
+    pyStrip(t),
+  );
+  if (!m) return undefined;
+  const n = BigInt((base === 16 ? '0x' : '') + m[2]!.replaceAll('_', ''));
+  return m[1] === '-' ? -n : n;
+}
+/** A whole number for a BIGINT column (a JS number when exact), or NO beyond 64 bits. */
+const int64 = (n: bigint) => (n < INT64_MIN || n > INT64_MAX ? NO : n >= -MAX_SAFE && n <= MAX_SAFE ? Number(n) : n);
+/** Python's repr of a float, as dlt writes one into a text column: `10.5`, `1e+16`, `1e-05`, `nan`, `inf`. */
+function pythonFloat(n: number): string {
+  if (!Number.isFinite(n)) return Number.isNaN(n) ? 'nan' : n > 0 ? 'inf' : '-inf';
+  const [mantissa, e] = Math.abs(n).toExponential().split('e'); // the shortest digits, as Python's repr finds them
+  const [exp, ds] = [Number(e), mantissa!.replace('.', '')];
+  const sign = n < 0 || Object.is(n, -0) ? '-' : '';
+  if (exp < -4 || exp >= 16) {
+    const power = `${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+    return `${sign}${ds[0]}${ds.length > 1 ? `.${ds.slice(1)}` : ''}e${power}`;
+  }
+  if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${ds}`;
+  return ds.length > exp + 1
+    ? `${sign}${ds.slice(0, exp + 1)}.${ds.slice(exp + 1)}`
+    : `${sign}${ds.padEnd(exp + 1, '0')}.0`;
+}
+/** Python's isoformat of the instant in `parsed`, as UTC: `2024-01-02T03:04:05+00:00`. */
+function isoformat(): string {
+  const date = new Date(parsed.seconds * 1000).toISOString().slice(0, 19);
+  return `${date}${parsed.fraction ? `.${String(parsed.fraction).padStart(6, '0')}` : ''}+00:00`;
+}
+/** Python's round(), half to even. */
+const roundHalfEven = (v: number) => {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+/** pendulum.from_timestamp: seconds from the epoch, rounded to the microsecond as Python rounds, into `parsed`. */
+function fromEpoch(x: number): boolean {
+  if (!Number.isFinite(x)) return false;
+  let seconds = Math.trunc(x);
+  let us = roundHalfEven((x - seconds) * 1e6);
+  if (us >= 1e6) [seconds, us] = [seconds + 1, us - 1e6];
+  else if (us < 0) [seconds, us] = [seconds - 1, us + 1e6];
+  if (seconds < FIRST_SECOND || seconds > LAST_SECOND) return false;
+  setInstant(seconds, us);
+  return true;
+}
+/** dlt's text to timestamp: an ISO or common date-time or date (midnight), else seconds from the epoch. */
+function textToInstant(s: string): boolean {
+  if (usualTimestamp(s)) return true;
+  const kind = iso8601(s) ?? commonFormat(s);
+  if (kind !== undefined) return kind !== 'time';
+  const x = pyFloat(s);
+  return x !== undefined && fromEpoch(x);
 }
 
 const INT64_MIN = -(2n ** 63n),
   INT64_MAX = 2n ** 63n - 1n,
+  MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER),
   DECIMAL_MAX = 10n ** 38n - 1n;
+/** A value that can't be converted. */
+const NO = Symbol('no conversion');
+const TRUE_TEXT = new Set(['yes', 'true', 't', 'y', '1']);
+const FALSE_TEXT = new Set(['no', 'false', 'f', 'n', '0']);
+
+/**
+ * dlt's conversion (`_COERCE_DISPATCH`) of a value of type `from` into a column of type `to`: the value to
+ * write, or NO. Timestamps and dates land in `parsed`. From text: `"123"` and `"0x1f"` to BIGINT, `"3.25"`
+ * to DOUBLE, `yes/no/true/false/t/f/y/n/1/0` (any case) to BOOLEAN, a date-time, a date or epoch seconds to a
+ * timestamp, JSON text to JSON; into text anything goes, as Python's str() writes it (`True`, `10.5`, `1e+16`);
+ * numbers to BOOLEAN (not zero: true), integral doubles to BIGINT, epoch seconds to a timestamp.
+ */
+function coerce(to: DataType, from: DataType, v: unknown): unknown {
+  const number = from === 'bigint' || from === 'double' || from === 'decimal';
+  switch (to) {
+    case 'text':
+      if (from === 'double') return pythonFloat(v as number);
+      if (from === 'bool') return v ? 'True' : 'False';
+      if (from === 'timestamp') return isoformat();
+      if (from === 'json') return jsonText(v);
+      return number ? String(v) : NO;
+    case 'bigint': {
+      if (from === 'text') {
+        const t = pyStrip(v as string);
+        const n = t.startsWith('0x') ? pyInt(t.slice(2), 16) : pyInt(t, 10);
+        return n === undefined ? NO : int64(n);
+      }
+      if (from === 'double') return Number.isInteger(v) ? int64(BigInt(v as number)) : NO;
+      return from === 'decimal' ? int64(v as bigint) : NO;
+    }
+    case 'double': {
+      if (from !== 'text') return number ? Number(v) : NO;
+      const t = pyStrip(v as string);
+      const n = t.startsWith('0x') ? pyInt(t.slice(2), 16) : undefined;
+      return n !== undefined ? Number(n) : (pyFloat(t) ?? NO);
+    }
+    case 'bool':
+      if (from === 'text') {
+        const t = (v as string).toLowerCase();
+        return TRUE_TEXT.has(t) ? true : FALSE_TEXT.has(t) ? false : NO;
+      }
+      return number ? (typeof v === 'bigint' ? v !== 0n : v !== 0) : NO;
+    case 'json':
+      if (from !== 'text') return NO;
+      try {
+        return JSON.parse(v as string) as unknown;
+      } catch {
+        return NO;
+      }
+    case 'timestamp':
+      if (from === 'text') return textToInstant(v as string) ? v : NO;
+      return (from === 'bigint' || from === 'double') && fromEpoch(Number(v)) ? v : NO;
+    case 'date': {
+      const at =
+        from === 'text' ? textToInstant(v as string) : from === 'timestamp' || (number && fromEpoch(Number(v)));
+      return at ? v : NO; // the day of the instant, in UTC (`parsed.days`)
+    }
+    case 'decimal':
+      if (from === 'text') return /^[+-]?(?:\d+\.?\d*|\.\d+)$/.test(pyStrip(v as string)) ? pyStrip(v as string) : NO;
+      return number ? v : NO;
+  }
+}
+
 /** The dlt type of a scalar, or null for null; objects and lists are handled by the walker. */
 function typeOf(v: unknown): DataType | null {
   switch (typeof v) {
     case 'string':
-      return parseIso(v) ?? 'text';
+      return isTimestamp(v) ? 'timestamp' : 'text';
     case 'number':
-      return Number.isSafeInteger(v) ? 'bigint' : 'double';
+      return Number.isSafeInteger(v) && (v !== 0 || 1 / v > 0) ? 'bigint' : 'double'; // -0 is a float's (JSON -0.0)
     case 'boolean':
       return 'bool';
     case 'bigint':
@@ -1070,16 +1622,11 @@ function typeOf(v: unknown): DataType | null {
   );
 }
 
-/** Can a value of type `t` go into a column of type `col` without changing what it says? */
-function fits(info: ColumnInfo, t: DataType, v: unknown): boolean {
-  const col = info.type;
-  if (info.narrow) return info.narrow(t, v);
-  if (col === t || col === 'json') return true;
-  if (col === 'text') return typeof v === 'string'; // an ISO-looking string in a text column is still text
-  if (col === 'double')
-    return t === 'bigint' && (typeof v === 'number' || ((v as bigint) >= -(2n ** 53n) && (v as bigint) <= 2n ** 53n));
-  if (col === 'decimal') return t === 'bigint';
-  return false;
+/** A value of type `from` as the column takes it (converted as dlt converts), or NO. */
+function convert(info: ColumnInfo, from: DataType, v: unknown): unknown {
+  if (info.type === 'other') return NO;
+  const value = info.type === from ? v : coerce(info.type, from, v);
+  return value !== NO && info.narrow && !info.narrow(info.type, value) ? NO : value;
 }
 
 /** The value at a column path (`owner__id`) of a source row: under a flat key, or through nested objects. */
@@ -1229,11 +1776,11 @@ class ColumnBuffer {
     for (let r = this.filled; r < upTo; r++) this.offsets[r + 1] = this.end;
   }
 
-  /** BIGINT -> DOUBLE, for a column not yet in the destination whose values are all exact. */
-  widenToDouble(rows: number) {
-    const values = Array.from({ length: rows }, (_, i) => Number(this.i64[i]));
-    [this.type, this.physical] = ['double', 'float64'];
-    this.num.set(values);
+  /** Forgets row `row`, the last one written (the schema contract dropped it). */
+  undo(row: number) {
+    this.valid[row >> 3]! &= ~(1 << (row & 7));
+    if (this.physical === 'bool') this.u32[row >> 5]! &= ~(1 << (row & 31));
+    if (this.physical === 'utf8' && this.filled > row) [this.end, this.filled] = [this.offsets[row]!, row];
   }
 
   toArrow(rows: number): arrow.Data {
@@ -1497,6 +2044,10 @@ class TableBuffer {
   capacity = 1024;
   files: string[] = [];
   total = 0;
+  /** Rows begun, discarded ones too: what a claim is counted against. */
+  serial = 0;
+  /** What its root table's disposition asks of the rows. */
+  rules!: ReturnType<typeof rowRules>;
   /** Merge: for each child row, the arrival number of its root row (duplicates of a key may share ids). */
   rootSeqs: Float64Array | null = null;
   /** `_dlt_id`s the data brought, by row of the batch (other root ids are made from the row number). */
@@ -1530,14 +2081,26 @@ class TableBuffer {
 
   /** Each leaf of a row is visited once, so a second value for one name in one row is a collision. */
   claim(slot: Slot, key: string, sourceRow: number): void {
-    if (slot.lastRow === this.total)
+    if (slot.lastRow === this.serial)
       throw new FlightError(
         `source row ${sourceRow}: keys ${JSON.stringify(slot.lastKey)} and ${JSON.stringify(key)} both land in column ` +
           `"${slot.name}" of table "${this.schema.name}" (their names normalize to it, or one is a variant of the ` +
           `other's column); rename one in the source`,
       );
-    slot.lastRow = this.total;
+    slot.lastRow = this.serial;
     slot.lastKey = key;
+  }
+
+  /** Forgets the row being written (the schema contract dropped it): its values, and the columns it created. */
+  undoRow(created: Slot[]): void {
+    for (const slot of this.active) slot.col!.undo(this.row);
+    for (const slot of created) {
+      this.schema.columns.delete(slot.name);
+      slot.info = undefined;
+      if (slot.col) this.active.splice(this.active.indexOf(slot), 1);
+      slot.col = undefined;
+    }
+    this.serial++;
   }
 
   column(slot: Slot, type: DataType): ColumnBuffer {
@@ -1553,8 +2116,6 @@ interface ExtractOptions {
   loadId: string;
   dir: string;
   batchRows: number;
-  /** dlt's max_table_nesting: levels of objects and lists flattened before the rest is kept as JSON. */
-  maxNesting: number;
   /** Tables in the dataset the pipeline doesn't own: a child table by one of these names fails the run. */
   foreign: Set<string>;
   /** Called with each loader file as soon as it is written. */
@@ -1565,8 +2126,10 @@ interface ExtractOptions {
 function rowRules(plan: Plan) {
   const strategy = plan.disposition === 'merge' ? plan.mergeStrategy : null;
   return {
-    /** Every root row needs these (merge by key). */
-    primaryKey: strategy && strategy !== 'scd2' ? plan.primaryKey : null,
+    /** Every root row needs these (merge by key; scd2 too when one is given). */
+    primaryKey: strategy ? plan.primaryKey : null,
+    /** And these (dlt's merge_key). */
+    mergeKey: strategy ? plan.mergeKey : null,
     /** Child rows carry _dlt_root_id, so a merge finds the children of a replaced row. */
     rootIds: !!strategy && strategy !== 'scd2',
     /** Root _dlt_id: random; a hash of the key (upsert: a row keeps its id); a hash of the row (scd2: the id is the version). */
@@ -1592,49 +2155,143 @@ const RESERVED = new Set([
 ]);
 const BATCH_MAX_BYTES = 256 * 1024 * 1024;
 
+/** Where a resource's rows go: its table's plan, or (`route`) the plan of the table each row names. */
+export interface Target {
+  plan: Plan;
+  route?: (row: Row) => Plan;
+}
+/** A root table's plan with what the extractor asks of its rows. */
+interface Prepared {
+  plan: Plan;
+  rules: ReturnType<typeof rowRules>;
+  /** Columns every root row must bring, and how to name them: merge keys, columns hinted not nullable. */
+  required: [string, string][];
+}
+function prepare(plan: Plan): Prepared {
+  const rules = rowRules(plan);
+  const keys = (list: string[] | null, key: string, what: string) =>
+    (list ?? []).map((c): [string, string] => [c, `${what} column "${c}" (${key}=${list!.join(',')})`]);
+  const required = [
+    ...keys(rules.primaryKey, 'PRIMARY_KEY', 'primary key'),
+    ...keys(rules.mergeKey, 'MERGE_KEY', 'merge key'),
+    ...[...plan.hints]
+      .filter(([name, h]) => h.nullable === false && !rules.primaryKey?.includes(name))
+      .map(([c]): [string, string] => [c, `column "${c}", which its hint makes not nullable`]),
+  ];
+  return { plan, rules, required };
+}
+
+/** Thrown where the schema contract drops the row being added; caught where the row began. */
+const DISCARD_ROW = Symbol('the schema contract drops this row');
+
 /** Streams rows into table buffers, writing a Parquet file whenever a buffer fills. */
 export class Extractor {
   private buffers = new Map<string, TableBuffer>();
-  private readonly rules: ReturnType<typeof rowRules>;
-  private readonly root: string;
+  /** The root table of the row being added, and its rules (a run may load several root tables). */
+  private current!: Prepared;
+  private readonly prepared = new Map<Plan, Prepared>();
   private rootIds = new RowIds();
+  /** Rows and values the schema contract dropped, by table. */
+  readonly discarded = new Map<string, { rows: number; values: number }>();
+  /** Tables this run creates: a contract's rules on columns and data types don't apply to a new table's. */
+  private newTables = new Set<string>();
+  /** Columns the row being written created: forgotten if the contract drops the row. */
+  private newColumns: Slot[] = [];
   private childIds = new RowIds();
   private sourceRow = 0;
   private rootSeq = 0;
+  /** The `_dlt_id` the row being added brought, if any. */
+  private givenId = '';
+  /** Lists met while flattening, waiting for their row's id: a stack, each row's above its parent's. */
+  private lists: { parent: TableBuffer; path: string; items: unknown[]; depth: number }[] = [];
   private writes: Promise<void>[] = [];
   readonly schema: Schema;
   readonly opts: ExtractOptions;
   private readonly writer: ParquetWriter;
-  constructor(plan: Plan, schema: Schema, opts: ExtractOptions, writer: ParquetWriter) {
+  constructor(schema: Schema, opts: ExtractOptions, writer: ParquetWriter) {
     [this.schema, this.opts, this.writer] = [schema, opts, writer];
-    this.rules = rowRules(plan);
-    this.root = plan.table;
   }
 
-  add(row: unknown): void {
+  /**
+   * One item the source yielded, into `target`'s table. As in dlt, a list is a page of items, an item that is
+   * not an object is the row `{value: item}`, and null is skipped.
+   */
+  add(item: unknown, target: Target): void {
+    if (Array.isArray(item)) for (const one of item) this.addRow(one, target);
+    else this.addRow(item, target);
+  }
+
+  /** The root tables that got rows, with their plans. */
+  get roots(): Plan[] {
+    return [...this.prepared.values()].filter((p) => this.buffers.has(p.plan.table)).map((p) => p.plan);
+  }
+
+  private addRow(item: unknown, target: Target): void {
     this.sourceRow++;
-    if (!isRecord(row))
-      throw new FlightError(
-        `source row ${this.sourceRow} is ${Array.isArray(row) ? 'an array' : row === null ? 'null' : typeof row}; a source yields plain objects`,
-      );
-    const buf = this.table(this.root, null);
-    this.rootSeq = buf.total;
-    const id = this.rootId(row);
-    this.walk(buf, row, '', id, id, this.opts.maxNesting);
-    if (buf.total === 0)
-      for (const name of ['_dlt_load_id', '_dlt_id'])
-        if (!buf.schema.columns.has(name)) buf.schema.columns.set(name, newColumn('text'));
-    if (this.rules.ids !== 'random') this.put(buf, buf.slot('_dlt_id'), '_dlt_id', id);
-    else if (id) buf.givenIds.set(buf.row, id);
-    if (this.rules.primaryKey) this.requireKey(buf);
+    if (item === null || item === undefined) return;
+    const row = isRecord(item) ? item : { value: item };
+    const plan = target.route ? target.route(row) : target.plan;
+    if (this.current?.plan !== plan) {
+      let prepared = this.prepared.get(plan);
+      if (!prepared) this.prepared.set(plan, (prepared = prepare(plan)));
+      this.current = prepared;
+    }
+    const lists = this.lists.length;
+    this.newColumns.length = 0;
+    let buf: TableBuffer | undefined;
+    let id: string;
+    try {
+      buf = this.table(plan.table, null);
+      this.rootSeq = buf.total;
+      this.givenId = '';
+      this.walk(buf, row, '', plan.maxNesting);
+      if (buf.total === 0)
+        for (const name of ['_dlt_load_id', '_dlt_id'])
+          if (!buf.schema.columns.has(name)) buf.schema.columns.set(name, newColumn('text'));
+      // dlt keeps an id the row brings (`_dlt_id`, in any case), except where the id is the version (scd2)
+      id = this.givenId && this.current.rules.ids !== 'content' ? this.givenId : this.rootId(row);
+      if (this.current.rules.ids !== 'random') this.put(buf, buf.slot('_dlt_id'), '_dlt_id', id);
+      else if (id) buf.givenIds.set(buf.row, id);
+      for (const [column, what] of this.current.required) this.requireValue(buf, column, what);
+    } catch (e) {
+      if (e !== DISCARD_ROW) throw e;
+      buf?.undoRow(this.newColumns);
+      this.lists.length = lists;
+      return;
+    }
     this.endRow(buf);
+    this.walkLists(lists, id, id);
   }
 
+  /**
+   * What the schema contract says of a change: true to go on, false to drop the value (counted); a dropped
+   * row throws DISCARD_ROW to where the row began, a frozen schema fails the run.
+   */
+  private allowed(kind: keyof SchemaContract, table: string, change: string): boolean {
+    const mode = this.current.plan.contract[kind];
+    if (mode === 'evolve') return true;
+    if (mode === 'freeze')
+      throw new FlightError(
+        `source row ${this.sourceRow}: schema contract: ${change} (resource ${JSON.stringify(this.current.plan.resource)} ` +
+          `has ${kind}=freeze); nothing was loaded`,
+      );
+    let count = this.discarded.get(table);
+    if (!count) this.discarded.set(table, (count = { rows: 0, values: 0 }));
+    if (mode === 'discard_value' && kind !== 'tables') return (count.values++, false);
+    count.rows++;
+    throw DISCARD_ROW;
+  }
+  /** Whether the contract's columns and data_type rules apply: not to a table this run creates, nor dlt's columns. */
+  private contracted(buf: TableBuffer, column: string): boolean {
+    return !this.newTables.has(buf.schema.name) && !column.startsWith('_dlt');
+  }
+
+  /** The root row's id: a hash of its key (upsert) or of its content (scd2); '' when made from the row number. */
   private rootId(row: Row): string {
-    if (this.rules.ids === 'random') return typeof row._dlt_id === 'string' && row._dlt_id ? row._dlt_id : ''; // dlt keeps an id the data brings; '' is made from the row number, when needed
-    if (this.rules.ids === 'content')
+    if (this.current.rules.ids === 'random') return '';
+    if (this.current.rules.ids === 'content')
       return digest128(sortedJson(Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('_dlt')))), 10);
-    const key = this.rules.primaryKey!.map((column) => [column, valueAtPath(row, column) ?? null]);
+    const key = this.current.rules.primaryKey!.map((column) => [column, valueAtPath(row, column) ?? null]);
     return digest128(sortedJson(Object.fromEntries(key)), 10);
   }
 
@@ -1651,9 +2308,6 @@ export class Extractor {
   async finish(): Promise<LoadPackage> {
     for (const buf of this.buffers.values()) if (buf.row > 0) this.flush(buf);
     await Promise.all(this.writes.splice(0));
-    const columns = this.schema.get(this.root)?.columns;
-    if (this.rules.validity && columns)
-      for (const name of VALIDITY) if (!columns.has(name)) columns.set(name, newColumn('timestamp'));
     const tables = new Map([...this.buffers.values()].map((b) => [b.schema.name, { files: b.files, rows: b.total }]));
     return { loadId: this.opts.loadId, schema: this.schema, tables };
   }
@@ -1664,31 +2318,74 @@ export class Extractor {
       let schema = this.schema.get(name);
       if (!schema && this.opts.foreign.has(name))
         throw new FlightError(
-          `the rows have a list that loads into table "${name}", which exists in the dataset but is not one of ` +
-            `this pipeline's tables (its stored schema, _dlt_version, doesn't list it): rename or drop that table, ` +
-            `or load into another TABLE_NAME`,
+          `the rows ${parent ? 'have a list that loads' : 'go'} into table "${name}", which exists in the dataset ` +
+            `but is not one of this pipeline's tables (its stored schema, _dlt_version, doesn't list it): rename ` +
+            `or drop that table, or load into another table`,
         );
-      if (!schema) this.schema.set(name, (schema = { name, parent, columns: new Map() }));
+      if (!schema) {
+        this.allowed('tables', name, `table "${name}" is new`);
+        this.schema.set(name, (schema = { name, parent, columns: new Map() }));
+        this.newTables.add(name);
+      }
+      if (parent === null) this.declareColumns(schema.columns);
       this.buffers.set(name, (buf = new TableBuffer(schema, this.buffers.size)));
-      if (parent !== null && this.rules.rootIds) buf.rootSeqs = new Float64Array(buf.capacity);
+      buf.rules = this.current.rules;
+      if (parent !== null && buf.rules.rootIds) buf.rootSeqs = new Float64Array(buf.capacity);
     }
     return buf;
   }
 
-  /** Flattens an object into the row; `depth` counts down dlt's max_table_nesting: at 0, objects and lists stay JSON. */
-  private walk(buf: TableBuffer, obj: Row, prefix: string, rowId: string, rootId: string, depth: number): void {
+  /**
+   * The root table's declared columns come first, as dlt puts them: the typed column hints, then scd2's validity
+   * columns (set at load, not in the files). A hint without a type waits in the stored schema for data.
+   */
+  private declareColumns(columns: Map<string, ColumnInfo>): void {
+    for (const [name, hint] of this.current.plan.hints)
+      if (hint.data_type && !columns.has(name)) columns.set(name, hintedColumn(hint.data_type, hint));
+    if (this.current.rules.validity)
+      for (const name of VALIDITY) if (!columns.has(name)) columns.set(name, newColumn('timestamp'));
+  }
+
+  /**
+   * Flattens an object into the row as dlt's normalizer does: a level's values first, then its objects, the
+   * last one first; lists wait in `lists` for the row's id. `depth` counts down dlt's max_table_nesting: at 0,
+   * objects and lists stay JSON.
+   */
+  private walk(buf: TableBuffer, obj: Row, prefix: string, depth: number): void {
+    let objects: [Slot, Row][] | undefined;
     for (const key of Object.keys(obj)) {
       const v = obj[key];
       const slot = prefix ? buf.slot(`${prefix}__${normalizeKey(key)}`) : buf.topSlot(key);
-      if (slot === null) continue;
+      if (slot === null) {
+        if (buf.schema.parent === null && normalizeKey(key) === '_dlt_id') this.giveId(buf, v);
+        continue;
+      }
       if (typeof v !== 'object' || v === null || v instanceof Date || !(Array.isArray(v) || isRecord(v)))
         this.put(buf, slot, key, v);
       else if (depth <= 0 || slot.info?.type === 'json') this.put(buf, slot, key, v);
       else if (Array.isArray(v)) {
         buf.claim(slot, key, this.sourceRow);
-        this.walkList(buf, slot.name, v, rowId, rootId, depth - 1);
-      } else this.walk(buf, v, slot.name, rowId, rootId, depth - 1);
+        if (v.length > 0) this.lists.push({ parent: buf, path: slot.name, items: v, depth: depth - 1 });
+      } else (objects ??= []).push([slot, v]);
     }
+    if (objects)
+      for (let i = objects.length - 1; i >= 0; i--) this.walk(buf, objects[i]![1], objects[i]![0].name, depth - 1);
+  }
+
+  /** A `_dlt_id` the root row brings: its column stands where the row has it (dlt's order), its value is the id. */
+  private giveId(buf: TableBuffer, v: unknown): void {
+    if (!buf.schema.columns.has('_dlt_id')) buf.schema.columns.set('_dlt_id', newColumn('text'));
+    if (typeof v === 'string') this.givenId = v;
+  }
+
+  /** The lists found since `from` (a row's, flattened), each into its child table, linked to the row. */
+  private walkLists(from: number, parentId: string, rootId: string): void {
+    const end = this.lists.length;
+    for (let i = from; i < end; i++) {
+      const { parent, path, items, depth } = this.lists[i]!;
+      this.walkList(parent, path, items, parentId, rootId, depth);
+    }
+    this.lists.length = from;
   }
 
   private walkList(
@@ -1699,65 +2396,108 @@ export class Extractor {
     rootId: string,
     depth: number,
   ): void {
-    const child = this.table(`${parent.schema.name}__${path}`, parent.schema.name);
+    const name = `${parent.schema.name}__${path}`;
+    let child: TableBuffer;
+    try {
+      child = this.table(name, parent.schema.name);
+    } catch (e) {
+      if (e !== DISCARD_ROW) throw e;
+      this.discarded.get(name)!.rows += items.length - 1; // a new table the contract refuses: all its rows
+      return;
+    }
     if (!rootId) parentId = rootId = this.rootIds.id(this.rootSeq); // the root row's id, made now that a child needs it
     items.forEach((item, idx) => {
       // with hashed root ids, a child's id follows from its parent's, as dlt makes it
       const id =
-        this.rules.ids === 'random' ? this.childIds.id() : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
-      if (isRecord(item)) this.walk(child, item, '', id, rootId, depth);
-      else if (Array.isArray(item) && depth > 0)
-        this.walkList(child, 'list', item, id, rootId, depth - 1); // dlt's row for a list inside a list
-      else this.put(child, child.slot('value'), 'value', item);
-      if (this.rules.rootIds) this.put(child, child.slot('_dlt_root_id'), '_dlt_root_id', rootId);
+        this.current.rules.ids === 'random'
+          ? this.childIds.id()
+          : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
+      const lists = this.lists.length;
+      const created = this.newColumns.length;
+      try {
+        if (isRecord(item)) this.walk(child, item, '', depth);
+        else if (Array.isArray(item))
+          this.walk(child, { list: item }, '', depth - 1); // dlt's row for a list in a list
+        else this.put(child, child.slot('value'), 'value', item);
+      } catch (e) {
+        if (e !== DISCARD_ROW) throw e;
+        child.undoRow(this.newColumns.splice(created));
+        this.lists.length = lists;
+        return;
+      }
+      if (this.current.rules.rootIds) this.put(child, child.slot('_dlt_root_id'), '_dlt_root_id', rootId);
       this.put(child, child.slot('_dlt_parent_id'), '_dlt_parent_id', parentId);
       this.put(child, child.slot('_dlt_list_idx'), '_dlt_list_idx', idx);
       this.put(child, child.slot('_dlt_id'), '_dlt_id', id);
       this.endRow(child);
+      this.walkLists(lists, id, rootId);
     });
   }
 
-  /** One scalar into its column; a value that doesn't fit the column's type goes to a variant column. */
+  /**
+   * One scalar into its column. A value of another type is converted as dlt converts it (`"5"` into BIGINT);
+   * one that can't be goes to the variant column named after its own type (a string's is text, even one that
+   * looks like a timestamp), which is typed as a new column would be.
+   */
   private put(buf: TableBuffer, slot: Slot, key: string, v: unknown): void {
     let info = slot.info;
     let t = typeof v === 'string' && info?.type === 'text' ? 'text' : typeOf(v); // any string fits text: no need to parse it
     if (t === null) return; // nulls are the default; a column that only ever sees nulls is never created
     buf.claim(slot, key, this.sourceRow);
-    if (!info) buf.schema.columns.set(slot.name, (slot.info = info = newColumn(t)));
-    let target = slot;
-    if ((info.type !== t || info.narrow) && !fits(info, t, v)) {
-      if (info.type === 'bigint' && t === 'double' && !info.stored && info.exactInDouble) {
-        info.type = 'double';
-        slot.col?.widenToDouble(buf.row);
-      } else {
-        if (typeof v === 'string') t = 'text'; // a string is kept verbatim, even one that looks like a date
-        target = buf.slot(`${slot.name}__v_${t}`);
-        buf.claim(target, key, this.sourceRow); // a source key named like the variant must not write it too
-        info = target.info;
-        if (!info || !fits(info, t, v)) buf.schema.columns.set(target.name, (target.info = info = newColumn(t, true)));
-      }
+    if (!info) {
+      const change = `column "${slot.name}" of table "${buf.schema.name}" is new`;
+      if (this.contracted(buf, slot.name) && !this.allowed('columns', buf.schema.name, change)) return;
+      buf.schema.columns.set(slot.name, (slot.info = info = newColumn(t)));
+      this.newColumns.push(slot);
     }
-    if (t === 'bigint' && typeof v === 'bigint' && (v > 2n ** 53n || v < -(2n ** 53n))) info.exactInDouble = false;
+    let target = slot;
+    if (info.type !== t || info.narrow) {
+      if (t === 'text' && typeof v !== 'string') v = String(v); // a BigInt beyond DECIMAL, an invalid Date: as text
+      const from = typeof v === 'string' ? 'text' : t;
+      let value = convert(info, from, v);
+      if (value === NO) {
+        target = buf.slot(`${slot.name}__v_${from}`);
+        buf.claim(target, key, this.sourceRow); // a source key named like the variant must not write it too
+        const column = info;
+        const change = `column "${slot.name}" of table "${buf.schema.name}" would get a variant of type ${from}`;
+        if (!target.info && this.contracted(buf, slot.name) && !this.allowed('data_type', buf.schema.name, change))
+          return;
+        info = target.info ?? newColumn(t, true);
+        if (!target.info) {
+          buf.schema.columns.set(target.name, (target.info = info));
+          this.newColumns.push(target);
+        }
+        value = convert(info, from, v);
+        if (value === NO)
+          throw new FlightError(
+            `source row ${this.sourceRow}: ${String(jsonText(v)).slice(0, 80)} fits neither column "${slot.name}" ` +
+              `(${column.type}) of table "${buf.schema.name}" nor its variant column "${target.name}" ` +
+              `(${info.type}); dlt fails here too. Clean the value in the source`,
+          );
+      }
+      if (value === null) return; // JSON text `null` into a json column: nothing to store
+      [v, t] = [value, info.type as DataType];
+    }
     const col = target.col ?? buf.column(target, info.type as DataType);
     buf.bytes += col.write(buf.row, t, v);
   }
 
-  private requireKey(buf: TableBuffer): void {
-    for (const key of this.rules.primaryKey!) {
-      const slot = buf.slots.get(key);
-      if (!slot?.col || slot.lastRow !== buf.total || !(slot.col.valid[buf.row >> 3]! & (1 << (buf.row & 7))))
-        throw new FlightError(
-          `source row ${this.sourceRow} has no value for primary key column "${key}" (PRIMARY_KEY=${this.rules.primaryKey!.join(',')})` +
-            (buf.schema.columns.has(`${key}__v_text`) ? ' of its type' : '') +
-            '; merge needs a key on every row: fix the source, or use WRITE_DISPOSITION=append',
-        );
-    }
+  private requireValue(buf: TableBuffer, column: string, what: string): void {
+    const slot = buf.slots.get(column);
+    if (!slot?.col || slot.lastRow !== buf.serial || !(slot.col.valid[buf.row >> 3]! & (1 << (buf.row & 7))))
+      throw new FlightError(
+        `source row ${this.sourceRow} has no value for ${what}` +
+          (buf.schema.columns.has(`${column}__v_text`) ? ' of its type' : '') +
+          '; dlt makes it NOT NULL: fix the source' +
+          (this.current.rules.primaryKey ? ', or use WRITE_DISPOSITION=append' : ''),
+      );
   }
 
   private endRow(buf: TableBuffer): void {
     if (buf.rootSeqs) buf.rootSeqs[buf.row] = this.rootSeq;
     buf.row++;
     buf.total++;
+    buf.serial++;
     if (buf.row >= this.opts.batchRows || buf.bytes >= BATCH_MAX_BYTES) this.flush(buf);
     else if (buf.row >= buf.capacity) {
       buf.capacity = Math.min(buf.capacity * 4, this.opts.batchRows);
@@ -1772,10 +2512,11 @@ export class Extractor {
       `t${String(buf.index).padStart(3, '0')}.${String(buf.files.length).padStart(6, '0')}.parquet`,
     );
     const columns = buf.active.map((slot): [string, arrow.Data] => [slot.name, slot.col!.toArrow(buf.row)]);
-    if (buf.schema.parent === null && this.rules.ids === 'random')
+    const rules = buf.rules; // a flush may come while another root table's row is being added
+    if (buf.schema.parent === null && rules.ids === 'random')
       columns.push(['_dlt_id', this.rootIds.column(buf.total - buf.row, buf.row, buf.givenIds)]);
     buf.givenIds.clear();
-    if (buf.schema.parent === null && this.rules.sequence)
+    if (buf.schema.parent === null && rules.sequence)
       columns.push(['_dlt_seq', int64Column(buf.row, (i) => buf.total - buf.row + i)]);
     else if (buf.rootSeqs) columns.push(['_dlt_root_seq', int64Column(buf.row, (i) => buf.rootSeqs![i]!)]);
     const constants: [string, string][] = buf.schema.parent === null ? [['_dlt_load_id', this.opts.loadId]] : [];
@@ -2041,12 +2782,13 @@ const orNoTable = (e: unknown) => (/does not exist/i.test(errorText(e)) ? [] : P
 /** The pipeline's tables as this run starts: the stored schema's, with their columns as they stand. */
 interface Owned {
   stored: DltSchema | null;
-  /** The configured table and its child tables (what this run may touch). */
+  /** The pipeline's tables and the run's root tables (adopted when they stand there unowned). */
   schema: Schema;
   /** Tables in the dataset the pipeline doesn't own: this run must not create any of them. */
   foreign: Set<string>;
 }
-async function readOwnedSchema(dest: Destination, plan: Plan): Promise<Owned> {
+async function readOwnedSchema(dest: Destination, plan: Plan, plans: Plan[]): Promise<Owned> {
+  const roots = new Set(plans.map((p) => p.table));
   const stored = await readStoredSchema(dest, plan);
   const physical = new Map<string, Map<string, string>>();
   const found = await dest.rows(
@@ -2060,26 +2802,23 @@ async function readOwnedSchema(dest: Destination, plan: Plan): Promise<Owned> {
   }
   const tables: Record<string, Pick<DltTable, 'parent' | 'columns'>> = stored
     ? stored.tables
-    : await adoptLegacyTables(dest, plan, physical);
-  const inChain = (name: string): boolean => {
-    for (let t: string | undefined = name, hops = 0; t !== undefined && hops < 1000; t = tables[t]?.parent, hops++)
-      if (t === plan.table) return true;
-    return false;
-  };
+    : await adoptLegacyTables(dest, plan, plans, physical);
   const schema: Schema = new Map();
-  for (const name of [plan.table, ...Object.keys(tables).filter((t) => t !== plan.table && inChain(t))]) {
+  const owned = Object.keys(tables).filter((t) => !t.startsWith('_dlt') && !roots.has(t));
+  for (const name of [...roots, ...owned]) {
     const columns = new Map<string, ColumnInfo>();
     for (const c of Object.values(tables[name]?.columns ?? {})) {
-      const type = DATA_TYPES.has(c.data_type ?? '') ? (c.data_type as DataType) : 'other';
-      columns.set(c.name, { type, stored: false, exactInDouble: false, ...(c.variant ? { variant: true } : {}) });
+      if (c.data_type === undefined) continue; // a hint waiting for data: no column yet
+      const type = DATA_TYPES.has(c.data_type) ? (c.data_type as DataType) : 'other';
+      columns.set(c.name, { type, stored: false, ...(c.variant ? { variant: true } : {}) });
     }
     for (const [column, sql] of physical.get(name) ?? [])
       // as they stand: the destination's type decides
-      columns.set(column, { ...columns.get(column), ...fromSqlType(sql), stored: true, exactInDouble: false });
+      columns.set(column, { ...columns.get(column), ...fromSqlType(sql), stored: true });
     if (columns.size > 0)
-      schema.set(name, { name, parent: name === plan.table ? null : tables[name]!.parent!, columns });
+      schema.set(name, { name, parent: roots.has(name) ? null : (tables[name]!.parent ?? null), columns });
   }
-  const foreign = new Set([...physical.keys()].filter((t) => !(t in tables) && t !== plan.table));
+  const foreign = new Set([...physical.keys()].filter((t) => !(t in tables) && !roots.has(t)));
   return { stored, schema, foreign };
 }
 const DATA_TYPES = new Set(Object.keys(SQL_TYPES));
@@ -2089,15 +2828,21 @@ const DATA_TYPES = new Set(Object.keys(SQL_TYPES));
  * recognised by their rows, each of whose `_dlt_parent_id` must be a row of the parent (an empty table
  * by its dlt columns), never by the name alone.
  */
-async function adoptLegacyTables(dest: Destination, plan: Plan, physical: Map<string, Map<string, string>>) {
+async function adoptLegacyTables(
+  dest: Destination,
+  plan: Plan,
+  plans: Plan[],
+  physical: Map<string, Map<string, string>>,
+) {
   const tables: Record<string, Pick<DltTable, 'parent' | 'columns'>> = {};
   const loaded = await dest
     .rows(`SELECT 1 FROM ${dest.table('_dlt_loads')} WHERE schema_name = $name LIMIT 1`, { name: plan.schemaName })
     .catch(orNoTable);
-  if (loaded.length === 0 || !physical.has(plan.table)) return tables;
-  tables[plan.table] = { columns: {} };
+  const roots = plans.map((p) => p.table).filter((t) => physical.has(t));
+  if (loaded.length === 0 || roots.length === 0) return tables;
+  for (const root of roots) tables[root] = { columns: {} };
   const candidates = [...physical.keys()]
-    .filter((t) => t.startsWith(`${plan.table}__`))
+    .filter((t) => roots.some((root) => t.startsWith(`${root}__`)))
     .sort((a, b) => a.length - b.length);
   for (const name of candidates) {
     const parent = Object.keys(tables)
@@ -2114,32 +2859,49 @@ async function adoptLegacyTables(dest: Destination, plan: Plan, physical: Map<st
 }
 
 /** The stored schema with this run's tables and columns in it; the same object when nothing changed. */
-function evolveStoredSchema(previous: DltSchema | null, schema: Schema, plan: Plan): DltSchema {
-  const next: DltSchema = structuredClone(previous ?? newDltSchema(plan.schemaName));
-  const rules = rowRules(plan);
-  for (const t of schema.values()) {
+function evolveStoredSchema(previous: DltSchema | null, loaded: Map<TableSchema, Plan>, name: string): DltSchema {
+  const next: DltSchema = structuredClone(previous ?? newDltSchema(name));
+  for (const [t, plan] of loaded) {
     const root = t.parent === null;
     const entry = (next.tables[t.name] ??= root ? { columns: {} } : { name: t.name, columns: {}, parent: t.parent! });
+    const normalizer = (entry['x-normalizer'] ?? {}) as Record<string, unknown>;
     if (root) {
-      if (plan.disposition === 'merge') entry['x-merge-strategy'] = plan.mergeStrategy;
-      else delete entry['x-merge-strategy'];
-      Object.assign(entry, { write_disposition: plan.disposition, name: t.name, resource: t.name });
+      // dlt records the strategy and the nesting only when they were given
+      if (plan.disposition !== 'merge') delete entry['x-merge-strategy'];
+      else if (plan.strategySet) entry['x-merge-strategy'] = plan.mergeStrategy;
+      if (plan.maxNestingSet) normalizer.max_nesting = plan.maxNesting;
+      Object.assign(entry, { write_disposition: plan.disposition, name: t.name, resource: plan.resource });
     }
-    entry['x-normalizer'] = { 'seen-data': true };
-    for (const [name, info] of t.columns) {
-      if (info.type === 'other') continue;
-      const column = (entry.columns[name] ??= { name, data_type: info.type, nullable: true });
-      Object.assign(column, columnHints(name, root, info, plan));
-    }
+    entry['x-normalizer'] = { ...normalizer, 'seen-data': true };
+    entry.columns = storedColumns(entry.columns, t, root ? plan.hints : new Map());
+    for (const [name, info] of t.columns)
+      if (entry.columns[name]) Object.assign(entry.columns[name], columnHints(name, root, info, plan));
+    const json = next.normalizers as { json: { config?: { propagation?: { tables?: Record<string, object> } } } };
+    if (root && rowRules(plan).rootIds)
+      (((json.json.config ??= {}).propagation ??= {}).tables ??= {})[plan.table] = { _dlt_id: '_dlt_root_id' };
   }
   next.tables._dlt_pipeline_state ??= DLT_TABLES._dlt_pipeline_state;
-  const json = next.normalizers as { json: { config?: { propagation?: { tables?: Record<string, object> } } } };
-  if (rules.rootIds)
-    (((json.json.config ??= {}).propagation ??= {}).tables ??= {})[plan.table] = { _dlt_id: '_dlt_root_id' };
   const hash = schemaVersionHash(next);
   if (previous && hash === previous.version_hash) return previous;
   if (previous) next.previous_hashes = [previous.version_hash, ...(previous.previous_hashes ?? [])].slice(0, 10);
   return Object.assign(next, { version: (previous?.version ?? 0) + 1, version_hash: hash });
+}
+
+/**
+ * A table's columns in the stored schema, in dlt's order: the ones it had stay where they are; then the hints
+ * not there yet (a hint without a type waits, without data_type, until data completes it, and then moves to
+ * the end as dlt moves it); then the run's new columns as they came.
+ */
+function storedColumns(had: Record<string, DltColumn>, t: TableSchema, hints: ColumnHints) {
+  const typed = (name: string) => (t.columns.get(name)?.type ?? 'other') !== 'other';
+  const columns: Record<string, DltColumn> = {};
+  for (const [name, c] of Object.entries(had)) if (c.data_type !== undefined || !typed(name)) columns[name] = c;
+  for (const [name, hint] of hints)
+    if (!(name in columns) && (hint.data_type !== undefined || !typed(name))) columns[name] = { ...hint, name };
+  for (const [name, info] of t.columns)
+    if (info.type !== 'other' && !(name in columns))
+      columns[name] = { name, data_type: info.type, nullable: true, ...hints.get(name) };
+  return columns;
 }
 
 /** dlt's hints of a column: its own columns' keys, the primary key, the delete marker, variants, scd2's. */
@@ -2157,18 +2919,25 @@ function columnHints(name: string, root: boolean, info: ColumnInfo, plan: Plan):
     case '_dlt_root_id':
       return { nullable: false, root_key: true };
     case '_dlt_valid_from':
+      if (root && rules.validity) return { nullable: true, 'x-valid-from': true };
+      break;
     case '_dlt_valid_to':
-      if (root && rules.validity)
-        return { nullable: true, [name === '_dlt_valid_from' ? 'x-valid-from' : 'x-valid-to']: true };
+      if (root && rules.validity) return { nullable: true, 'x-valid-to': true, 'x-active-record-timestamp': null };
   }
   const key = root && plan.disposition === 'merge' && plan.primaryKey.includes(name);
+  const mergeKey = root && plan.disposition === 'merge' && plan.mergeKey.includes(name);
   return {
     ...(info.variant ? { variant: true } : {}),
-    ...(key ? { nullable: false } : {}),
+    ...(key || mergeKey ? { nullable: false } : {}),
     primary_key: key || undefined, // a key no longer configured loses its hint
+    merge_key: mergeKey || undefined,
     hard_delete: (root && name === plan.deleteColumn) || undefined,
   };
 }
+
+/** Whether dlt's stored schema makes the column not nullable (then NOT NULL when its table is created). */
+const notNullable = (name: string, root: boolean, info: ColumnInfo, plan: Plan) =>
+  columnHints(name, root, info, plan).nullable === false || (root && plan.hints.get(name)?.nullable === false);
 
 /** Writes a new `_dlt_version` row when the schema changed (inside the load's transaction). */
 async function saveStoredSchema(dest: Destination, schema: DltSchema, previous: DltSchema | null): Promise<void> {
@@ -2208,13 +2977,14 @@ export class Loader {
   /** The staging table of each table of the run (replace, merge). */
   private stages = new Map<string, string>();
 
-  private readonly disposition: Plan['disposition'];
   private readonly dest: Destination;
   private readonly plan: Plan;
   private readonly stored: DltSchema | null;
-  constructor(dest: Destination, plan: Plan, owned: Owned) {
-    [this.dest, this.plan, this.stored] = [dest, plan, owned.stored];
-    this.disposition = plan.disposition;
+  private readonly schema: Schema;
+  /** The plan of each root table of the run (a routed table's joins when its first row comes). */
+  readonly plans: Map<string, Plan>;
+  constructor(dest: Destination, base: Plan, plans: Map<string, Plan>, owned: Owned) {
+    [this.dest, this.plan, this.plans, this.stored, this.schema] = [dest, base, plans, owned.stored, owned.schema];
     for (const t of owned.schema.values()) {
       const standing = [...t.columns].filter(([, c]) => c.stored).map(([n, c]): [string, ColumnType] => [n, c.type]);
       if (standing.length > 0) this.known.set(dest.table(t.name), new Map(standing));
@@ -2242,35 +3012,51 @@ export class Loader {
     if (this.pending > 1) await this.queue;
   }
 
-  /** Applies the disposition, records the load and commits. */
+  /** The root table a table belongs to, through its parents. */
+  private rootOf(name: string): string {
+    for (let t = this.schema.get(name), hops = 0; t && hops < 1000; t = this.schema.get(t.parent ?? ''), hops++)
+      if (t.parent === null) return t.name;
+    return name;
+  }
+  /** Where a table comes in the run: by its root's place among the plans, roots first. */
+  private order(name: string): number {
+    const root = this.rootOf(name);
+    return [...this.plans.keys()].indexOf(root) * 2 + (root === name ? 0 : 1);
+  }
+  private planOf(table: TableSchema): Plan {
+    return this.plans.get(this.rootOf(table.name)) ?? this.plan;
+  }
+
+  /** Applies each root table's disposition to it and its child tables, records the load and commits. */
   async finish(pkg: LoadPackage, beforeCommit: (counts: Map<string, number>) => Promise<void>): Promise<void> {
     await this.queue;
-    const tables = [...pkg.schema.values()];
-    for (const table of tables) await this.evolve(this.dest.table(table.name), table);
-    if (this.disposition === 'replace') {
-      for (const table of tables) await this.dest.run(`DELETE FROM ${this.dest.table(table.name)}`); // child tables too, as dlt
-      for (const [name, stage] of this.stages)
-        this.counts.set(
-          name,
-          await this.dest.run(`INSERT INTO ${this.dest.table(name)} BY NAME SELECT * FROM ${stage}`),
-        );
-    }
-    if (this.disposition === 'merge' && this.stages.has(this.plan.table)) {
-      await stageRoot(
-        this.dest,
-        this.plan,
-        this.stages,
-        this.plan.mergeStrategy === 'scd2' ? ['_dlt_id'] : this.plan.primaryKey,
-      );
-      await MERGE[this.plan.mergeStrategy](this.dest, pkg, this.plan, {
-        tables,
-        stages: this.stages,
-        counts: this.counts,
-      });
-      await this.dest.run(`DROP TABLE ${STAGE}`);
+    const loaded = new Map<TableSchema, Plan>(); // the run's tables: the roots it loads and their child tables
+    for (const table of pkg.schema.values())
+      if (this.plans.has(this.rootOf(table.name))) loaded.set(table, this.planOf(table));
+    for (const table of loaded.keys()) await this.evolve(this.dest.table(table.name), table);
+    for (const plan of this.plans.values()) {
+      const tables = [...loaded].filter(([, p]) => p === plan).map(([t]) => t);
+      const stages = new Map([...this.stages].filter(([name]) => tables.some((t) => t.name === name)));
+      if (plan.disposition === 'replace') {
+        for (const table of tables) await this.dest.run(`DELETE FROM ${this.dest.table(table.name)}`); // child tables too, as dlt
+        for (const [name, stage] of stages)
+          this.counts.set(
+            name,
+            await this.dest.run(`INSERT INTO ${this.dest.table(name)} BY NAME SELECT * FROM ${stage}`),
+          );
+      }
+      if (plan.disposition === 'merge' && stages.has(plan.table)) {
+        await stageRoot(this.dest, plan, stages, plan.mergeStrategy === 'scd2' ? ['_dlt_id'] : plan.primaryKey);
+        await MERGE[plan.mergeStrategy](this.dest, pkg, plan, { tables, stages, counts: this.counts });
+        await this.dest.run(`DROP TABLE ${STAGE}`);
+      }
     }
     for (const stage of this.stages.values()) await this.dest.run(`DROP TABLE ${stage}`);
-    const schema = evolveStoredSchema(this.stored, pkg.schema, this.plan);
+    // counts told in the resources' order, each root table before its child tables
+    const counts = [...this.counts].sort(([a], [b]) => this.order(a) - this.order(b));
+    this.counts.clear();
+    for (const [table, n] of counts) this.counts.set(table, n);
+    const schema = evolveStoredSchema(this.stored, loaded, this.plan.schemaName);
     await saveStoredSchema(this.dest, schema, this.stored);
     await recordLoad(this.dest, pkg, schema);
     await beforeCommit(this.counts);
@@ -2287,15 +3073,16 @@ export class Loader {
     if (this.closed) return; // queued before the run failed: the working folder goes with the run
     try {
       const root = table.parent === null;
+      const plan = this.planOf(table);
       let stage = this.stages.get(table.name);
-      if (!stage && this.disposition !== 'append')
+      if (!stage && plan.disposition !== 'append')
         this.stages.set(table.name, (stage = `temp.main._flight_stage_${this.stages.size}`));
-      const merge = this.disposition === 'merge';
+      const merge = plan.disposition === 'merge';
       const hidden: [string, DataType][] = !merge
         ? []
         : root
           ? [['_dlt_seq', 'bigint']]
-          : this.plan.mergeStrategy !== 'scd2'
+          : plan.mergeStrategy !== 'scd2'
             ? [['_dlt_root_seq', 'bigint']]
             : [];
       await this.evolve(stage ?? this.dest.table(table.name), table, hidden, stage ? VALIDITY : []);
@@ -2312,7 +3099,11 @@ export class Loader {
     }
   }
 
-  /** Creates the table, adds the columns the source has grown, widens BIGINT to DOUBLE where the run did. */
+  /**
+   * Creates the table, or adds the columns the source has grown. As dlt's, a table is created with NOT NULL on
+   * the columns its stored schema makes not nullable (its own id columns, the keys, hinted ones); columns added
+   * later are nullable.
+   */
   private async evolve(
     target: string,
     table: TableSchema,
@@ -2323,22 +3114,21 @@ export class Loader {
       (c): c is [string, DataType] => c[1] !== 'other' && !skip.includes(c[0]),
     );
     const known = this.known.get(target);
-    const temp = target.startsWith('temp.') ? 'TEMP ' : '';
+    const temp = target.startsWith('temp.');
     const sqlType = (name: string, type: DataType) => table.columns.get(name)?.sql ?? SQL_TYPES[type];
     if (!known) {
       if (wanted.length === 0) return;
-      await this.dest.run(
-        `CREATE ${temp}TABLE ${target} (${wanted.map(([n, t]) => `${q(n)} ${sqlType(n, t)}`).join(', ')})`,
-      );
+      const plan = this.planOf(table);
+      const notNull = (name: string) =>
+        !temp && notNullable(name, table.parent === null, table.columns.get(name)!, plan) ? ' NOT NULL' : '';
+      const defs = wanted.map(([n, t]) => `${q(n)} ${sqlType(n, t)}${notNull(n)}`);
+      await this.dest.run(`CREATE ${temp ? 'TEMP ' : ''}TABLE ${target} (${defs.join(', ')})`);
       this.known.set(target, new Map(wanted));
       return;
     }
     for (const [name, type] of wanted) {
-      const has = known.get(name);
-      if (has === undefined) await this.dest.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${sqlType(name, type)}`);
-      else if (has === 'bigint' && type === 'double')
-        await this.dest.run(`ALTER TABLE ${target} ALTER COLUMN ${q(name)} TYPE DOUBLE`);
-      else continue;
+      if (known.has(name)) continue;
+      await this.dest.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${sqlType(name, type)}`);
       known.set(name, type);
     }
   }
@@ -2346,13 +3136,10 @@ export class Loader {
 
 // Merge strategies, as dlt's (see README): each runs inside the load transaction and returns rows
 // written per table. The run's root rows are staged once, one row per key, the last one the
-// source yielded winning; `DELETE_COLUMN` marks rows whose key is to be removed.
-type MergeStrategy = (
-  dest: Destination,
-  pkg: LoadPackage,
-  plan: Plan,
-  run: { tables: TableSchema[]; stages: Map<string, string>; counts: Map<string, number> },
-) => Promise<void>;
+// source yielded winning (dlt keeps an arbitrary one); `DELETE_COLUMN` marks rows whose key is to be
+// removed; `MERGE_KEY` widens what a run replaces to whole partitions.
+type MergeRun = { tables: TableSchema[]; stages: Map<string, string>; counts: Map<string, number> };
+type MergeStrategy = (dest: Destination, pkg: LoadPackage, plan: Plan, run: MergeRun) => Promise<void>;
 
 async function stageRoot(
   dest: Destination,
@@ -2360,9 +3147,11 @@ async function stageRoot(
   stages: Map<string, string>,
   partitionBy: string[],
 ): Promise<void> {
-  await dest.run(
-    `CREATE OR REPLACE TEMP TABLE _flight_stage AS SELECT * FROM ${stages.get(plan.table)} QUALIFY row_number() OVER (PARTITION BY ${partitionBy.map(q).join(', ')} ORDER BY _dlt_seq DESC) = 1`,
-  );
+  // no key (a merge key alone): every row is kept, as dlt keeps them
+  const dedup = partitionBy.length
+    ? ` QUALIFY row_number() OVER (PARTITION BY ${partitionBy.map(q).join(', ')} ORDER BY _dlt_seq DESC) = 1`
+    : '';
+  await dest.run(`CREATE OR REPLACE TEMP TABLE _flight_stage AS SELECT * FROM ${stages.get(plan.table)}${dedup}`);
 }
 /** SQL that is true for a staged row marked deleted: a true boolean, or any non-null value. */
 function deletedSql(pkg: LoadPackage, plan: Plan, alias: string): string {
@@ -2372,15 +3161,27 @@ function deletedSql(pkg: LoadPackage, plan: Plan, alias: string): string {
     ? `coalesce(${alias}.${q(plan.deleteColumn)}, false)`
     : `${alias}.${q(plan.deleteColumn)} IS NOT NULL`;
 }
-const keyMatch = (plan: Plan, a: string, b: string) =>
-  plan.primaryKey.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
+const keyMatch = (key: string[], a: string, b: string) => key.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
 const childTables = (tables: TableSchema[]) => tables.filter((t) => t.parent !== null);
+/**
+ * SQL that is true for a destination row `d` the run replaces, as dlt's: a row of a key the run brings, or of a
+ * merge-key partition the run brings (any staged row counts, duplicates and rows marked deleted included).
+ */
+function replacedSql(plan: Plan, stages: Map<string, string>): string {
+  const staged = (key: string[], from: string) =>
+    `EXISTS (SELECT 1 FROM ${from} AS s WHERE ${keyMatch(key, 'd', 's')})`;
+  return [
+    ...(plan.primaryKey.length ? [staged(plan.primaryKey, STAGE)] : []),
+    ...(plan.mergeKey.length ? [staged(plan.mergeKey, stages.get(plan.table)!)] : []),
+  ].join(' OR ');
+}
 
 /** Child rows of the root rows about to be replaced go first; found through _dlt_root_id. */
-async function deleteChildrenOfStagedKeys(dest: Destination, plan: Plan, tables: TableSchema[]): Promise<void> {
-  for (const child of childTables(tables).filter((t) => t.columns.get('_dlt_root_id')?.stored))
+async function deleteChildrenOfReplaced(dest: Destination, plan: Plan, run: MergeRun): Promise<void> {
+  for (const child of childTables(run.tables).filter((t) => t.columns.get('_dlt_root_id')?.stored))
     await dest.run(
-      `DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN (SELECT d._dlt_id FROM ${dest.table(plan.table)} AS d JOIN ${STAGE} AS s ON ${keyMatch(plan, 'd', 's')})`,
+      `DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN
+       (SELECT d._dlt_id FROM ${dest.table(plan.table)} AS d WHERE ${replacedSql(plan, run.stages)})`,
     );
 }
 /**
@@ -2404,11 +3205,12 @@ async function insertStagedChildren(
 }
 
 const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
-  /** dlt's default: delete every staged key, insert the staged rows (minus those marked deleted). */
-  async 'delete-insert'(dest, pkg, plan, { tables, stages, counts }) {
+  /** dlt's default: delete the rows of every staged key and merge-key partition, insert the unmarked staged rows. */
+  async 'delete-insert'(dest, pkg, plan, run) {
+    const { stages, counts } = run;
     const root = dest.table(plan.table);
-    await deleteChildrenOfStagedKeys(dest, plan, tables);
-    await dest.run(`DELETE FROM ${root} AS d USING ${STAGE} AS s WHERE ${keyMatch(plan, 'd', 's')}`);
+    await deleteChildrenOfReplaced(dest, plan, run);
+    await dest.run(`DELETE FROM ${root} AS d WHERE ${replacedSql(plan, stages)}`);
     counts.set(
       plan.table,
       await dest.run(
@@ -2419,13 +3221,14 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
   },
 
   /** Update matching keys in place, every column from the run's row (as dlt: what it lacks is NULL), insert new keys. */
-  async upsert(dest, pkg, plan, { tables, stages, counts }) {
+  async upsert(dest, pkg, plan, run) {
+    const { stages, counts } = run;
     const root = [...(pkg.schema.get(plan.table)?.columns ?? [])];
     const brought = root.filter(([, c]) => c.type !== 'other').map(([name]) => name);
     const deleted = deletedSql(pkg, plan, 's');
-    await deleteChildrenOfStagedKeys(dest, plan, tables);
+    await deleteChildrenOfReplaced(dest, plan, run);
     await dest.run(
-      `MERGE INTO ${dest.table(plan.table)} AS d USING ${STAGE} AS s ON ${keyMatch(plan, 'd', 's')}
+      `MERGE INTO ${dest.table(plan.table)} AS d USING ${STAGE} AS s ON ${keyMatch(plan.primaryKey, 'd', 's')}
        WHEN MATCHED AND ${deleted} THEN DELETE
        WHEN MATCHED THEN UPDATE SET ${brought.map((c) => `${q(c)} = s.${q(c)}`).join(', ')}
        WHEN NOT MATCHED AND NOT ${deleted} THEN INSERT (${brought.map(q).join(', ')}) VALUES (${brought.map((c) => `s.${q(c)}`).join(', ')})`,
@@ -2437,20 +3240,27 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
     await insertStagedChildren(dest, pkg, plan, stages, counts);
   },
 
-  /** History: a row is a version identified by its content hash; changed and vanished rows are closed, new versions opened, all at the load's instant. */
+  /**
+   * History: a row is a version identified by its content hash; changed and vanished rows are closed (with a
+   * merge key, only those of the partitions the run brings), new versions opened, all at the load's instant.
+   * As in dlt 1.26, a row marked by DELETE_COLUMN is a version like any other.
+   */
   async scd2(dest, pkg, plan, { stages, counts }) {
     const root = dest.table(plan.table);
     const at = { at: loadInstant(pkg.loadId) };
-    const kept = `SELECT _dlt_id FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`;
+    const partition = plan.mergeKey.length
+      ? ` AND EXISTS (SELECT 1 FROM ${STAGE} AS s WHERE ${keyMatch(plan.mergeKey, 'd', 's')})`
+      : '';
     await dest.run(
-      `UPDATE ${root} AS d SET _dlt_valid_to = CAST($at AS TIMESTAMPTZ) WHERE _dlt_valid_to IS NULL AND NOT EXISTS (${kept} AND s._dlt_id = d._dlt_id)`,
+      `UPDATE ${root} AS d SET _dlt_valid_to = CAST($at AS TIMESTAMPTZ) WHERE _dlt_valid_to IS NULL
+       AND NOT EXISTS (SELECT 1 FROM ${STAGE} AS s WHERE s._dlt_id = d._dlt_id)${partition}`,
       at,
     );
     counts.set(
       plan.table,
       await dest.run(
         `INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq), CAST($at AS TIMESTAMPTZ) AS _dlt_valid_from FROM ${STAGE} AS n
-         WHERE _dlt_id IN (${kept}) AND NOT EXISTS (SELECT 1 FROM ${root} AS d WHERE d._dlt_valid_to IS NULL AND d._dlt_id = n._dlt_id)`,
+         WHERE NOT EXISTS (SELECT 1 FROM ${root} AS d WHERE d._dlt_valid_to IS NULL AND d._dlt_id = n._dlt_id)`,
         at,
       ),
     );
@@ -2567,7 +3377,8 @@ async function saveState(dest: Destination, plan: Plan, state: PipelineState, lo
   };
   const hash = serialized(() => stateVersionHash(state));
   if (hash === state._version_hash) return false;
-  if (state._version_hash) state._state_version = (state._state_version ?? 0) + 1;
+  // a new pipeline's first stored state is version 1, as dlt's (which counts the state it starts from as 0)
+  state._state_version = (state._state_version ?? 0) + 1;
   state._version_hash = hash;
   const encoded = serialized(() => encodeState(state));
   const table = dest.table('_dlt_pipeline_state');
@@ -2595,6 +3406,8 @@ export interface IncrementalOptions<T extends Cursor> {
   initialValue?: T;
   /** Columns that identify a row for the boundary check; default: the whole row. */
   primaryKey?: string[];
+  /** A cursor of its own per key (a transformer's parent id, say): kept in the state under the key. */
+  key?: string | number;
 }
 export interface Incremental<T extends Cursor> {
   /** The cursor value this run starts from (last run's maximum, or initialValue): ask the API for rows after it. */
@@ -2690,6 +3503,7 @@ const LEDGER_COLUMNS = {
   error: 'VARCHAR',
   duration_s: 'DOUBLE',
   destination: 'VARCHAR',
+  table_counts: 'VARCHAR',
 } as const;
 export type LedgerEntry = { [K in keyof typeof LEDGER_COLUMNS]: string | number | null };
 const ledgerName = (plan: Plan) => `${q(plan.database)}.main.${q(plan.ledger)}`;
@@ -2712,6 +3526,8 @@ export interface RunOptions {
   env: Env;
   /** Replaces the GitHub demo source. */
   source?: Source;
+  /** Column hints of the table, as dlt's `columns=` (see ColumnHint): `{ payload: { data_type: 'json' } }`. */
+  columns?: Record<string, ColumnHint>;
   /** Receives each progress line; defaults to stdout. */
   log?: (line: string) => void;
   /** Where a live progress line goes; defaults to stderr when it is a terminal, else nowhere. */
@@ -2734,6 +3550,8 @@ export interface RunSummary {
   databasePath?: string;
   durationS: number;
   error?: string;
+  /** Rows and values the schema contract dropped, by table. */
+  discarded?: Record<string, { rows: number; values: number }>;
 }
 
 /** A run its caller cancelled (main: on SIGTERM / SIGINT) fails with this. */
@@ -2757,7 +3575,8 @@ const newLoadId = () => ((performance.timeOrigin + performance.now()) / 1000).to
 /** One run: config, destination, extract, load, ledger. Resolves to a summary; never exits. */
 export async function runFlight({
   env,
-  source = githubRepoRows,
+  source = github,
+  columns = {},
   log = (line) => console.log(line),
   terminal = process.stderr.isTTY ? process.stderr : null,
   signal,
@@ -2766,8 +3585,14 @@ export async function runFlight({
   const seconds = () => Math.round(Date.now() - started) / 1000;
   log(formatEvent('config', 'running'));
   const parsedConfig = parseConfig(env);
-  if ('problems' in parsedConfig) {
-    const error = `invalid config (nothing was run):\n${parsedConfig.problems.map((p) => `  - ${p}`).join('\n')}`;
+  const config = 'config' in parsedConfig ? parsedConfig.config : undefined;
+  const base = config && planFor(config, columns);
+  const resources = config && resourcesOf(source, config);
+  const problems = !config
+    ? (parsedConfig as { problems: string[] }).problems
+    : [...columnHintProblems(columns), ...resourceProblems(resources!, base!)];
+  if (!config || !base || !resources || problems.length > 0) {
+    const error = `invalid config (nothing was run):\n${problems.map((p) => `  - ${p}`).join('\n')}`;
     log(formatEvent('config', 'failed', { error: oneLine(error) }));
     log(formatEvent('@flight', 'failed', { exit: 2 }));
     return {
@@ -2782,8 +3607,7 @@ export async function runFlight({
       error,
     };
   }
-  const config = parsedConfig.config;
-  const plan = planFor(config);
+  const { plans, targets } = runPlans(resources, base);
   const redact = redactor(secretsOf(config)); // and every credential a request of the run carries
   const meter = progressMeter(terminal);
   const effects = new Map<string, string | number | undefined>(); // a failed line repeats its step's effect
@@ -2796,7 +3620,9 @@ export async function runFlight({
         : {};
     log(redact(formatEvent(step, status, { ...context, ...fields })));
   };
-  const target = `${plan.database}.${plan.dataset}.${plan.table}`;
+  const where = `${base.database}.${base.dataset}`;
+  const rootNames = () => [...plans.keys()].join(',') || resources.map((r) => r.name).join(',');
+  const target = `${where}.${plans.size === 1 ? [...plans.keys()][0] : `{${rootNames()}}`}`;
   const loadId = newLoadId();
   const workDir = join(tmpdir(), 'flight-dlt-ingest', `${config.PIPELINE_NAME.slice(0, 64)}-${loadId}-${process.pid}`);
   const http = createHttpClient(config, redact, redact.add);
@@ -2806,25 +3632,27 @@ export async function runFlight({
     loadId,
     rowsLoaded: 0,
     tables: {},
-    destination: plan.destination,
+    destination: base.destination,
     target,
-    ...(plan.databasePath ? { databasePath: plan.databasePath } : {}),
+    ...(base.databasePath ? { databasePath: base.databasePath } : {}),
     durationS: 0,
   };
-  const ledgerEntry = (status: string, rows: number, loadSummary: string, error: string | null): LedgerEntry => ({
+  const ledgerEntry = (status: string, counts: Map<string, number>, loadSummary: string, error: string | null) => ({
     run_at: new Date(started).toISOString(),
     pipeline_name: config.PIPELINE_NAME,
-    destination_dataset: plan.dataset,
-    destination_table: plan.table,
+    destination_dataset: base.dataset,
+    destination_table: rootNames(),
     load_summary: loadSummary,
     status,
     load_id: loadId,
-    rows_loaded: rows,
+    rows_loaded: [...plans.keys()].reduce((n, t) => n + (counts.get(t) ?? 0), 0),
     error,
     duration_s: seconds(),
-    destination: plan.destination,
+    destination: base.destination,
+    table_counts: counts.size ? JSON.stringify(Object.fromEntries(counts)) : null,
   });
-  say('config', 'ok', { destination: plan.destination, table: target, disposition: config.WRITE_DISPOSITION });
+  const disposition = resources.length === 1 ? plans.values().next().value?.disposition : 'per resource';
+  say('config', 'ok', { destination: base.destination, table: target, disposition });
 
   let step: Step = 'destination';
   let dest: Destination | undefined;
@@ -2841,78 +3669,88 @@ export async function runFlight({
     if (signal?.aborted) throw cancelledError(signal.reason);
   };
   try {
-    say(step, 'running', { effect: plan.databasePath ? `file:${plan.databasePath}` : `md:${plan.database}` });
+    say(step, 'running', { effect: base.databasePath ? `file:${base.databasePath}` : `md:${base.database}` });
     prepareWorkDir(workDir);
-    dest = await openDestination(plan, config, false, signal);
+    dest = await openDestination(base, config, false, signal);
     cancelled();
-    await ensureLedger(dest, plan);
+    await ensureLedger(dest, base);
     say(step, 'ok');
 
     step = 'extract';
     say(step, 'running', { effect: `table:${target}` });
     await dest.run('BEGIN TRANSACTION'); // state and schema are read in the load's own transaction
-    const state = await loadState(dest, plan);
-    const owned = await readOwnedSchema(dest, plan);
-    loader = new Loader(dest, plan, owned);
+    const state = await loadState(dest, base);
+    const owned = await readOwnedSchema(dest, base, [...plans.values()]);
+    loader = new Loader(dest, base, plans, owned);
     await loader.begin();
     const extractor = new Extractor(
-      plan,
       owned.schema,
       {
         loadId,
         foreign: owned.foreign,
         dir: workDir,
         batchRows: config.BATCH_ROWS,
-        maxNesting: config.MAX_TABLE_NESTING,
         onFile: (table, path) => loader!.add(table, path),
       },
       (writer = new ParquetWriter()),
     );
-    const ctx: SourceContext = {
-      config,
-      get state() {
-        return resourceState(state, plan); // created on first use: a source that keeps none adds no entry
-      },
-      incremental: (cursorPath, options) => makeIncremental(ctx.state, cursorPath, options),
-      getJson: async (url, what, options) => (await http.get(url, what, options)).body,
-      pages: (url, what, options) => pagesOf(http, url, what, options),
-      secret: (name) => {
-        const value = secretFrom(env, name);
-        redact.add(value);
-        return value;
-      },
-      progress: (done, total, effect) => ended || say('extract', 'running', { done, total, effect }),
+    const contextOf = (r: Resource): SourceContext => {
+      const plan = targets.get(r)!.plan;
+      const cursors = new Map<string, Incremental<Cursor>>();
+      const ctx: SourceContext = {
+        config,
+        get state() {
+          return resourceState(state, plan); // created on first use: a source that keeps none adds no entry
+        },
+        incremental: <T extends Cursor>(cursorPath: string, options: IncrementalOptions<T> = {}) => {
+          // dlt hints the cursor column `incremental` in the stored schema
+          const cursor = normalizeKey(cursorPath);
+          plan.hints.set(cursor, { ...plan.hints.get(cursor), incremental: true });
+          // one cursor per path and key for the run, however often a source asks for it
+          const id = JSON.stringify([cursorPath, options.key ?? null]);
+          if (!cursors.has(id)) {
+            const state = options.key === undefined ? ctx.state : ((ctx.state[options.key] ??= {}) as Row);
+            cursors.set(id, makeIncremental(state, cursorPath, options));
+          }
+          return cursors.get(id) as Incremental<T>;
+        },
+        getJson: async (url, what, options) => (await http.get(url, what, options)).body,
+        pages: (url, what, options) => pagesOf(http, url, what, options),
+        secret: (name) => {
+          const value = secretFrom(env, name);
+          redact.add(value);
+          return value;
+        },
+        progress: (done, total, effect) => ended || say('extract', 'running', { done, total, effect }),
+      };
+      return ctx;
     };
-    await orCancelled(
-      sourceRows(source(ctx)).then((rows) => pump(rows, extractor, loader!, meter)),
-      signal,
-    );
+    await orCancelled(pump(resources, targets, contextOf, extractor, loader, meter), signal);
     const pkg = await extractor.finish();
-    const extracted = pkg.tables.get(plan.table)?.rows ?? 0;
+    const extracted = [...plans.keys()].reduce((n, t) => n + (pkg.tables.get(t)?.rows ?? 0), 0);
     say(step, 'ok', { rows: extracted, files: [...pkg.tables.values()].reduce((n, t) => n + t.files.length, 0) });
 
     step = 'load';
     say(step, 'running', { effect: `table:${target}` });
     await loader.finish(pkg, async (counts) => {
-      const rows = counts.get(plan.table) ?? 0;
       const perTable = [...counts].map(([t, n]) => `${t}=${n}`).join(', ') || 'no rows';
+      const how = disposition === 'per resource' ? 'loaded' : disposition;
+      const dropped = [...extractor.discarded].flatMap(([t, { rows, values }]) => [
+        ...(rows ? [`${t} ${rows} row${rows > 1 ? 's' : ''}`] : []),
+        ...(values ? [`${t} ${values} value${values > 1 ? 's' : ''}`] : []),
+      ]);
+      const discarded = dropped.length ? `; discarded by the schema contract: ${dropped.join(', ')}` : '';
       cancelled(); // the last moment a cancel can still undo the run
-      await saveState(dest!, plan, state, loadId);
-      await writeLedger(
-        dest!,
-        plan,
-        ledgerEntry(
-          'succeeded',
-          rows,
-          `${config.WRITE_DISPOSITION} into ${plan.database}.${plan.dataset}: ${perTable}`,
-          null,
-        ),
-      );
+      await saveState(dest!, base, state, loadId);
+      const loadSummary = `${how} into ${where}: ${perTable}${discarded}`;
+      await writeLedger(dest!, base, ledgerEntry('succeeded', counts, loadSummary, null));
+      summary.discarded = Object.fromEntries(extractor.discarded);
     });
     summary.tables = Object.fromEntries(loader.counts);
-    summary.rowsLoaded = loader.counts.get(plan.table) ?? 0;
-    say(step, 'ok', { rows: summary.rowsLoaded, effect: `table:${target}` });
-    say('ledger', 'ok', { effect: `table:${plan.database}.main.${plan.ledger}`, status: 'succeeded' });
+    summary.rowsLoaded = [...plans.keys()].reduce((n, t) => n + (loader!.counts.get(t) ?? 0), 0);
+    summary.target = `${where}.${plans.size === 1 ? [...plans.keys()][0] : `{${rootNames()}}`}`;
+    say(step, 'ok', { rows: summary.rowsLoaded, effect: `table:${summary.target}` });
+    say('ledger', 'ok', { effect: `table:${base.database}.main.${base.ledger}`, status: 'succeeded' });
     Object.assign(summary, { status: 'succeeded', exitCode: 0 });
   } catch (failure) {
     ended = true;
@@ -2926,8 +3764,8 @@ export async function runFlight({
     say(step, 'failed', { error: oneLine(summary.error) });
     if (dest) {
       try {
-        await writeLedger(dest, plan, ledgerEntry('failed', 0, `failed during ${step}`, summary.error));
-        say('ledger', 'ok', { effect: `table:${plan.database}.main.${plan.ledger}`, status: 'failed' });
+        await writeLedger(dest, base, ledgerEntry('failed', new Map(), `failed during ${step}`, summary.error));
+        say('ledger', 'ok', { effect: `table:${base.database}.main.${base.ledger}`, status: 'failed' });
       } catch (ledgerError) {
         summary.error += `\n(and the failed run could not be recorded in the ledger: ${redact(errorText(ledgerError))})`;
         say('ledger', 'failed', { error: oneLine(redact(errorText(ledgerError))) });
@@ -2952,6 +3790,58 @@ export async function runFlight({
   summary.durationS = seconds();
   say('@flight', summary.status === 'succeeded' ? 'ok' : 'failed', { exit: summary.exitCode });
   return summary;
+}
+
+/** A source as its resources: a function is the configured table's. */
+function resourcesOf(source: Source, config: Config): Resource[] {
+  if (typeof source === 'function') return [configured(source)];
+  return Array.isArray(source) ? source : source.resources(config);
+}
+
+/**
+ * The plan of each root table (a routed resource's tables join as their first rows come, each named as
+ * dlt names a table and checked like a configured one) and where each resource's rows go.
+ */
+function runPlans(resources: Resource[], base: Plan) {
+  const plans = new Map<string, Plan>();
+  const targets = new Map<Resource, Target>();
+  for (const r of resources) {
+    const plan = planOf(base, r);
+    const route = r.options !== 'config' ? r.options.table : undefined;
+    if (!route) {
+      plans.set(plan.table, plan);
+      targets.set(r, { plan });
+      continue;
+    }
+    const routed = new Map<string, Plan>();
+    targets.set(r, {
+      plan,
+      route: (row) => {
+        const name = String(route(row) ?? '');
+        let p = routed.get(name);
+        if (!p) {
+          p = planOf(base, r, name);
+          if (
+            !name.trim() ||
+            p.table.startsWith('_dlt') ||
+            (p.dataset === 'main' && p.table === p.ledger.toLowerCase())
+          )
+            throw new FlightError(
+              `resource ${JSON.stringify(r.name)} routes a row to table ${JSON.stringify(name)}, which can't be a table of the dataset (empty, a dlt table or the ledger)`,
+            );
+          const other = plans.get(p.table);
+          if (other && other.resource !== r.name)
+            throw new FlightError(
+              `resource ${JSON.stringify(r.name)} routes a row to table "${p.table}", which resource ${JSON.stringify(other.resource)} loads`,
+            );
+          routed.set(name, p);
+          plans.set(p.table, p);
+        }
+        return p;
+      },
+    });
+  }
+  return { plans, targets };
 }
 
 /** A live `step: rows, rows/s` line for a person at a terminal, drawn only once a step takes more than a moment. */
@@ -2982,29 +3872,53 @@ function progressMeter(terminal: { write(text: string): unknown } | null) {
 }
 
 /**
- * Feeds the source's rows to the extractor (a plain iterable without a promise per row). Every 1024
- * rows, and after each batch, the event loop gets a turn: written files and DuckDB's finished loads
- * are taken up and the next handed over, so Parquet writing and loading run while the next batch is
- * built; keepUp waits when either falls behind.
+ * Feeds the resources' rows to the extractor, one resource after another (a plain iterable without a
+ * promise per row). A transformer's rows follow its parent's as they come: `concurrency` parent rows are
+ * worked on at once, their rows loaded in the parent rows' order. Every 1024 rows, and after each batch,
+ * the event loop gets a turn: written files and DuckDB's finished loads are taken up and the next handed
+ * over, so Parquet writing and loading run while the next batch is built; keepUp waits when either falls
+ * behind.
  */
-async function pump(rows: Rows, extractor: Extractor, loader: Loader, counter: { rows: number }): Promise<void> {
+async function pump(
+  resources: Resource[],
+  targets: Map<Resource, Target>,
+  contextOf: (r: Resource) => SourceContext,
+  extractor: Extractor,
+  loader: Loader,
+  counter: { rows: number },
+): Promise<void> {
   const turn = async () => {
     await new Promise(setImmediate);
     await extractor.keepUp();
     await loader.keepUp();
   };
-  try {
-    if (Symbol.iterator in rows) {
+  const contexts = new Map(resources.map((r) => [r, contextOf(r)]));
+  const feed = async (r: Resource, rows: Rows): Promise<void> => {
+    const target = targets.get(r)!;
+    const kids = resources.filter((k) => k.parent === r);
+    if (kids.length === 0 && Symbol.iterator in rows) {
       for (const row of rows) {
-        extractor.add(row);
+        extractor.add(row, target);
         if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
       }
-    } else {
-      for await (const row of rows) {
-        extractor.add(row);
-        if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
-      }
+      return;
     }
+    const jobs: { kid: Resource; rows: Rows }[] = []; // the kids' calls, in their parent rows' order
+    const limit = Math.max(1, ...kids.map((k) => (k.options !== 'config' && k.options.concurrency) || 4));
+    for await (const row of rows) {
+      extractor.add(row, target);
+      if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
+      for (const item of Array.isArray(row) ? row : [row])
+        for (const kid of kids) {
+          if (item === null || item === undefined) continue;
+          while (jobs.length >= limit) await feed(jobs[0]!.kid, jobs.shift()!.rows);
+          jobs.push({ kid, rows: ahead(() => kid.each!(item as Row, contexts.get(kid)!)) });
+        }
+    }
+    while (jobs.length > 0) await feed(jobs[0]!.kid, jobs.shift()!.rows);
+  };
+  try {
+    for (const r of resources.filter((r) => !r.parent)) await feed(r, await sourceRows(r.rows!(contexts.get(r)!)));
   } catch (e) {
     if (!(e instanceof RangeError && /call stack/i.test(e.message))) throw e;
     throw new FlightError(
@@ -3012,6 +3926,36 @@ async function pump(rows: Rows, extractor: Extractor, loader: Loader, counter: {
         `flatten it in the source, or make it shallower`,
     );
   }
+}
+
+/** A transformer's call, running now: its rows gather until they are read (a failure is told then). */
+function ahead(call: () => Rows | Promise<Rows>): AsyncIterable<Row | Row[]> {
+  const got: (Row | Row[] | undefined)[] = [];
+  let [done, failure, wake] = [false, undefined as unknown, () => {}];
+  void (async () => {
+    try {
+      for await (const row of await sourceRows(call())) (got.push(row), wake());
+    } catch (e) {
+      failure = e ?? new Error('a transformer failed');
+    } finally {
+      done = true;
+      wake();
+    }
+  })();
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (let i = 0; ;) {
+        while (i < got.length) {
+          const row = got[i]!;
+          got[i++] = undefined; // read rows are not held
+          yield row;
+        }
+        if (failure) throw failure;
+        if (done) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+  };
 }
 
 /** What a source returned, checked: rows as an array, a generator or an async generator, or a Promise of them. */
@@ -3148,11 +4092,20 @@ async function showStatus(env: Env): Promise<number> {
     const runs = has.size
       ? await dest.rows(
           `SELECT run_at, ${pick('status')}, ${pick('rows_loaded')}, ${pick('duration_s', 'round(duration_s, 2)')},
-                  destination_table AS "table", ${pick('error', 'left(error, 120)')}
+                  destination_table AS "tables", ${pick('table_counts')}, ${pick('error', 'left(error, 120)')}
            FROM ${ledgerName(plan)} WHERE pipeline_name = $p ORDER BY run_at DESC LIMIT 10`,
           { p: parsed.config.PIPELINE_NAME },
         )
       : [];
+    for (const run of runs) {
+      // rows per table where the ledger has them: `orders=3, orders__lines=7`
+      const counts = run.table_counts ? (JSON.parse(String(run.table_counts)) as Record<string, number>) : null;
+      if (counts)
+        run.tables = Object.entries(counts)
+          .map(([t, n]) => `${t}=${n}`)
+          .join(', ');
+      delete run.table_counts;
+    }
     const tables = await dest.rows(
       `SELECT table_name FROM information_schema.tables WHERE table_catalog = $db AND table_schema = $ds ORDER BY table_name`,
       { db: plan.database, ds: plan.dataset },

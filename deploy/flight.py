@@ -56,7 +56,7 @@ SECRET_NAME = re.compile(r"(?:^|_)(?:TOKEN|SECRET|PASSWORD|KEY)$", re.IGNORECASE
 SECRET_MIN_LENGTH = 4  # shorter values would mask ordinary words
 JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]+\.?[\w-]*")  # MotherDuck tokens are JWTs: mask one even when cut short
 # Config keys of flight.ts that are not secrets, though named like them (PRIMARY_KEY).
-PUBLIC_KEYS = frozenset(["DESTINATION","DESTINATION_DATABASE","DATASET_NAME","TABLE_NAME","WRITE_DISPOSITION","PRIMARY_KEY","MERGE_STRATEGY","DELETE_COLUMN","PIPELINE_NAME","RUN_LEDGER_TABLE","LOCAL_DATA_DIR","DUCKDB_MEMORY_LIMIT","LOCK_TIMEOUT_S","GITHUB_REPOS","GITHUB_API_URL","GITHUB_CONCURRENCY","HTTP_TIMEOUT_S","HTTP_MAX_RETRIES","HTTP_MAX_WAIT_S","MAX_TABLE_NESTING","SCHEDULE_CRON","BATCH_ROWS"])
+PUBLIC_KEYS = frozenset(["DESTINATION","DESTINATION_DATABASE","DATASET_NAME","TABLE_NAME","WRITE_DISPOSITION","PRIMARY_KEY","MERGE_KEY","MERGE_STRATEGY","DELETE_COLUMN","PIPELINE_NAME","RUN_LEDGER_TABLE","LOCAL_DATA_DIR","DUCKDB_MEMORY_LIMIT","LOCK_TIMEOUT_S","GITHUB_REPOS","GITHUB_API_URL","GITHUB_CONCURRENCY","HTTP_TIMEOUT_S","HTTP_MAX_RETRIES","HTTP_MAX_WAIT_S","MAX_TABLE_NESTING","SCHEDULE_CRON","BATCH_ROWS"])
 
 
 class LauncherError(Exception):
@@ -815,19 +815,25 @@ export const ConfigSchema = z.object({
     'merge',
     'merge (upsert on PRIMARY_KEY), append (add rows) or replace (swap the table contents).',
   ),
-  PRIMARY_KEY: knob(
+  PRIMARY_KEY: optional(
     list(identifier, 'column'),
-    'repo',
-    'Primary key column(s) for merge; a comma-separated list is a compound key.',
+    'Primary key column(s) for merge; a comma-separated list is a compound key. ' +
+      "Unset: repo (the demo source's key) for delete-insert and upsert; none with MERGE_KEY or scd2.",
   ),
-  MERGE_STRATEGY: knob(
+  MERGE_KEY: optional(
+    list(identifier, 'column'),
+    "With merge (delete-insert, scd2): dlt's merge_key, column(s) naming a partition. delete-insert replaces " +
+      'every row of each partition the run brings; scd2 retires missing rows only in those partitions.',
+  ),
+  MERGE_STRATEGY: optional(
     z.enum(['delete-insert', 'upsert', 'scd2']),
-    'delete-insert',
-    'With merge: delete-insert (replace rows by key), upsert (update in place, via MERGE INTO) or scd2 (keep every version with validity ranges).',
+    "With merge: delete-insert (replace rows by key; dlt's default when unset), upsert (update in place, via " +
+      'MERGE INTO) or scd2 (keep every version with validity ranges).',
   ),
   DELETE_COLUMN: optional(
     identifier,
-    'With merge: a column that marks a row as deleted (true, or any non-null value for non-boolean columns); merge removes its key.',
+    'With merge: a column that marks a row as deleted (true, or any non-null value for non-boolean columns); ' +
+      'delete-insert and upsert remove its key (scd2, as dlt 1.26, keeps it as a version).',
   ),
   PIPELINE_NAME: knob(identifier, 'flights_dlt_ingest', 'Pipeline name recorded in the ledger and dlt state.'),
   RUN_LEDGER_TABLE: knob(
@@ -881,10 +887,10 @@ export const ConfigSchema = z.object({
     '60',
     'Total seconds a run may spend waiting between retries (backoff, Retry-After, rate-limit reset) before it fails.',
   ),
-  MAX_TABLE_NESTING: knob(
+  MAX_TABLE_NESTING: optional(
     number(0, 1000, true),
-    '1000',
-    'Levels of nested objects and lists that are flattened into columns and child tables (as dlt); deeper ones are stored as JSON.',
+    'Levels of nested objects and lists that are flattened into columns and child tables (as dlt); deeper ' +
+      "ones are stored as JSON. Unset: dlt's default, 1000.",
   ),
   SCHEDULE_CRON: optional(
     cronExpression,
@@ -979,11 +985,16 @@ function combinationProblems(raw: (key: ConfigKey) => string | undefined): strin
     problems.push(
       `TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} is a dlt metadata table name (_dlt...); choose another name`,
     );
-  for (const key of ['MERGE_STRATEGY', 'DELETE_COLUMN'] as const)
+  for (const key of ['MERGE_STRATEGY', 'DELETE_COLUMN', 'MERGE_KEY'] as const)
     if (raw(key) && disposition !== 'merge')
       problems.push(
         `${key}=${JSON.stringify(raw(key))} needs WRITE_DISPOSITION=merge (it is ${JSON.stringify(disposition)})`,
       );
+  if (raw('MERGE_KEY') && raw('MERGE_STRATEGY') === 'upsert')
+    problems.push(
+      `MERGE_KEY=${JSON.stringify(raw('MERGE_KEY'))} works with MERGE_STRATEGY delete-insert or scd2; ` +
+        "upsert matches on PRIMARY_KEY only (as dlt's)",
+    );
   return problems;
 }
 
@@ -1021,15 +1032,63 @@ export interface Plan {
   databasePath: string | null;
   dataset: string;
   table: string;
+  /** The table as configured, before normalization: dlt's resource name. */
+  resource: string;
   primaryKey: string[];
+  /** dlt's merge_key: delete-insert replaces every destination row whose values of these columns the run brings. */
+  mergeKey: string[];
   disposition: Config['WRITE_DISPOSITION'];
-  mergeStrategy: Config['MERGE_STRATEGY'];
+  mergeStrategy: NonNullable<Config['MERGE_STRATEGY']>;
+  /** The strategy as set; dlt records `x-merge-strategy` only for a strategy given explicitly. */
+  strategySet: boolean;
   deleteColumn: string | null;
+  /** dlt's max_table_nesting (1000 when unset); recorded in the stored schema only when set. */
+  maxNesting: number;
+  maxNestingSet: boolean;
+  /** dlt's column hints of the table (its `columns=`), in their order: the run's, the delete marker, the cursor. */
+  hints: ColumnHints;
   /** dlt's schema name: the normalized pipeline name; keys the state and `_dlt_loads` rows. */
   schemaName: string;
   ledger: string;
 }
-export function planFor(config: Config): Plan {
+/**
+ * A column hint, as dlt's `columns=` of a resource takes it: the column's type (it is created with it, before
+ * any data, and values are converted into it) and whether it may be null (`nullable: false` makes it NOT NULL
+ * and a row without a value fails the run). dlt's `data_type: json` keeps an object or a list whole, as JSON.
+ */
+export interface ColumnHint {
+  data_type?: 'text' | 'bigint' | 'double' | 'bool' | 'timestamp' | 'date' | 'json';
+  nullable?: boolean;
+}
+/** Hints by normalized column name, in their order; DELETE_COLUMN and ctx.incremental add their flags. */
+export type ColumnHints = Map<string, ColumnHint & { hard_delete?: true; incremental?: true }>;
+const HINT_TYPES = new Set(['text', 'bigint', 'double', 'bool', 'timestamp', 'date', 'json']);
+
+/** What is wrong with the hints given to runFlight: config errors, like a bad key. */
+export function columnHintProblems(columns: Record<string, ColumnHint>): string[] {
+  return Object.entries(columns).flatMap(([key, hint]) => {
+    const wrong = (entry: [string, unknown]) =>
+      entry[0] === 'data_type'
+        ? !HINT_TYPES.has(entry[1] as string)
+        : entry[0] !== 'nullable' || typeof entry[1] !== 'boolean';
+    return isRecord(hint) && !Object.entries(hint).some(wrong)
+      ? []
+      : [
+          `column hint ${JSON.stringify(key)}: ${JSON.stringify(hint)} is not one (data_type one of ` +
+            `${[...HINT_TYPES].join(', ')}, and/or nullable true or false)`,
+        ];
+  });
+}
+
+function columnHintsOf(columns: Record<string, ColumnHint>, deleteColumn: string | null): ColumnHints {
+  const hints: ColumnHints = new Map(
+    [...Object.entries(columns)].map(([key, hint]) => [normalizeKey(key), { ...hint }]),
+  );
+  if (deleteColumn) hints.set(deleteColumn, { ...hints.get(deleteColumn), hard_delete: true });
+  return hints;
+}
+
+export function planFor(config: Config, columns: Record<string, ColumnHint> = {}): Plan {
   const motherduck =
     config.DESTINATION === 'motherduck' || (config.DESTINATION === 'auto' && !!config.MOTHERDUCK_TOKEN);
   return {
@@ -1038,10 +1097,19 @@ export function planFor(config: Config): Plan {
     databasePath: motherduck ? null : resolve(config.LOCAL_DATA_DIR, `${config.DESTINATION_DATABASE}.duckdb`),
     dataset: snakeCase(config.DATASET_NAME),
     table: normalizeKey(config.TABLE_NAME),
-    primaryKey: config.PRIMARY_KEY.map(normalizeKey), // as the columns are named: `owner__id` is a nested key
+    resource: config.TABLE_NAME,
+    // as the columns are named: `owner__id` is a nested key. The demo's `repo` where a key is needed and unset
+    primaryKey: (config.PRIMARY_KEY ?? (config.MERGE_KEY || config.MERGE_STRATEGY === 'scd2' ? [] : ['repo'])).map(
+      normalizeKey,
+    ),
+    mergeKey: (config.MERGE_KEY ?? []).map(normalizeKey),
     disposition: config.WRITE_DISPOSITION,
-    mergeStrategy: config.MERGE_STRATEGY,
+    mergeStrategy: config.MERGE_STRATEGY ?? 'delete-insert',
+    strategySet: config.MERGE_STRATEGY !== undefined,
     deleteColumn: config.DELETE_COLUMN ? normalizeKey(config.DELETE_COLUMN) : null,
+    maxNesting: config.MAX_TABLE_NESTING ?? 1000,
+    maxNestingSet: config.MAX_TABLE_NESTING !== undefined,
+    hints: columnHintsOf(columns, config.DELETE_COLUMN ? normalizeKey(config.DELETE_COLUMN) : null),
     schemaName: snakeCase(config.PIPELINE_NAME),
     ledger: config.RUN_LEDGER_TABLE,
   };
@@ -1536,8 +1604,9 @@ async function* pagesOf(http: HttpClient, url: string, what: string, options: Pa
 
 // ─── Normalize: dlt's naming, flattening, child tables and types ─────────
 // Rows become rows of tables as dlt's relational normalizer makes them: objects flatten into
-// parent__child columns, lists become child tables linked by _dlt_parent_id / _dlt_list_idx, and a
-// value that does not fit its column's type goes to a variant column <column>__v_<type>.
+// parent__child columns, lists become child tables linked by _dlt_parent_id / _dlt_list_idx, columns
+// come in dlt's order, and a value of another type than its column's is converted as dlt converts it or,
+// where it can't be, goes to a variant column <column>__v_<type>. test/parity.test.ts holds it to dlt.
 
 /** dlt's default `snake_case` naming convention, for one identifier. */
 export function snakeCase(name: string): string {
@@ -1633,7 +1702,6 @@ export interface ColumnInfo {
   type: ColumnType;
   /** The destination had it before this run. */
   stored: boolean;
-  exactInDouble: boolean;
   /** dlt's variant flag: the column holds values of another column that did not fit its type. */
   variant?: boolean;
   /** A hand-made column of a narrower type than ours (INTEGER, REAL, TIMESTAMP, DECIMAL(p,s)): what fits it. */
@@ -1645,7 +1713,6 @@ export interface ColumnInfo {
 const newColumn = (type: DataType, variant = false): ColumnInfo => ({
   type,
   stored: false,
-  exactInDouble: true,
   ...(variant ? { variant } : {}),
 });
 export interface TableSchema {
@@ -1656,9 +1723,13 @@ export interface TableSchema {
 }
 export type Schema = Map<string, TableSchema>;
 
-// Timestamps and dates are recognised from ISO-8601 strings, exactly: YYYY-MM-DD, optionally
-// [T ]HH:MM[:SS[.ffffff]] and Z or ±HH[[:]MM]. A string with more precision than microseconds, or an
-// impossible date, stays text. Parsed by hand: it runs on every new string value.
+// Timestamps are recognised as dlt's `iso_timestamp` detection recognises them: a string that pendulum's
+// ISO 8601 parser (or, failing that, its "common" parser) reads as a date and a time, e.g.
+// `2024-01-02T03:04:05Z`, `2024-01-02 03:04`, `20240102T030405Z`, `2024-01-02T03`, `2024/01/15 10:00`;
+// naive ones are UTC, offsets are applied. A date alone (`2024-01-02`) stays text: dlt's date detection is
+// off. Kept apart from dlt: more than microseconds of precision keeps a string text (dlt cuts the digits).
+// The usual extended form is parsed by hand, as it is met on every string of a column that is not text; the
+// rest through the parsers' own patterns (dlt 1.26 with pendulum 2.1, as in test/fixtures/dlt-parity).
 function daysFromCivil(y: number, m: number, d: number): number {
   const yy = m <= 2 ? y - 1 : y;
   const era = Math.floor(yy / 400);
@@ -1666,12 +1737,18 @@ function daysFromCivil(y: number, m: number, d: number): number {
   const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
   return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
 }
-const daysInMonth = (y: number, m: number) =>
-  m === 2 ? (y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31;
+const isLeap = (y: number) => y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+const daysInMonth = (y: number, m: number) => (m === 2 ? (isLeap(y) ? 29 : 28) : [4, 6, 9, 11].includes(m) ? 30 : 31);
+/** Python's datetime range (years 1 to 9999), in seconds from the epoch. */
+const [FIRST_SECOND, LAST_SECOND] = [daysFromCivil(1, 1, 1) * 86400, daysFromCivil(10000, 1, 1) * 86400 - 1];
 
 /** The parsed form of the last string `typeOf` recognised; read right after the call. */
 const parsed = { days: 0, seconds: 0, fraction: 0 };
-const setInstant = (seconds: number, fraction: number) => ((parsed.seconds = seconds), (parsed.fraction = fraction));
+const setInstant = (seconds: number, fraction: number) => (
+  (parsed.seconds = seconds),
+  (parsed.fraction = fraction),
+  (parsed.days = Math.floor(seconds / 86400))
+);
 /** The value of `n` decimal digits at `at`, or -1. */
 function digits(s: string, at: number, n: number): number {
   let v = 0;
@@ -1682,39 +1759,41 @@ function digits(s: string, at: number, n: number): number {
   }
   return v;
 }
-function parseIso(s: string): 'timestamp' | 'date' | undefined {
+/** Microseconds of a fraction's digits; -1 when digits below a microsecond are not zeros (exact text is kept). */
+function micros(f: string): number {
+  if (f.length > 6 && !/^0+$/.test(f.slice(6))) return -1;
+  return Number(f.slice(0, 6).padEnd(6, '0'));
+}
+
+/** `YYYY-MM-DD[T ]HH:MM[:SS[.f]][Z|±HH[[:]MM]]`, by hand: true when `s` is such a timestamp (in `parsed`). */
+function usualTimestamp(s: string): boolean {
   const len = s.length;
-  if (len < 10 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return undefined;
-  const y = digits(s, 0, 4);
-  const mo = digits(s, 5, 2);
-  const d = digits(s, 8, 2);
-  if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return undefined;
-  parsed.days = daysFromCivil(y, mo, d);
-  if (len === 10) return 'date';
+  if (len < 16 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58) return false;
   const sep = s.charCodeAt(10);
-  if ((sep !== 84 && sep !== 116 && sep !== 32) || s.charCodeAt(13) !== 58) return undefined;
-  const hh = digits(s, 11, 2);
-  const mi = digits(s, 14, 2);
+  if (sep !== 84 && sep !== 32) return false;
+  const [y, mo, d, hh, mi] = [digits(s, 0, 4), digits(s, 5, 2), digits(s, 8, 2), digits(s, 11, 2), digits(s, 14, 2)];
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || hh < 0 || hh > 23 || mi < 0 || mi > 59)
+    return false;
   let at = 16;
   let ss = 0;
   let fraction = 0;
   if (s.charCodeAt(at) === 58) {
     ss = digits(s, 17, 2);
     at = 19;
+    if (ss < 0 || ss > 59) return false;
     if (s.charCodeAt(at) === 46 || s.charCodeAt(at) === 44) {
       let n = 0;
       for (let c = s.charCodeAt(++at) - 48; c >= 0 && c <= 9; c = s.charCodeAt(++at) - 48, n++) {
         if (n < 6) fraction = fraction * 10 + c;
-        else if (c !== 0) return undefined; // below a microsecond: not exact, so not a timestamp
+        else if (c !== 0 || n >= 9) return false; // below a microsecond: not exact, so not a timestamp
       }
-      if (n === 0) return undefined;
+      if (n === 0) return false;
       for (; n < 6; n++) fraction *= 10;
     }
   }
-  if (hh < 0 || hh > 23 || mi < 0 || mi > 59 || ss < 0 || ss > 59) return undefined;
   let offset = 0;
   const zone = s.charCodeAt(at);
-  if ((zone === 90 || zone === 122) && at + 1 === len) at++;
+  if (zone === 90) at++;
   else if (zone === 43 || zone === 45) {
     const oh = digits(s, at + 1, 2);
     let om = 0;
@@ -1724,25 +1803,271 @@ function parseIso(s: string): 'timestamp' | 'date' | undefined {
       om = digits(s, end, 2);
       end += 2;
     }
-    if (oh < 0 || om < 0 || end !== len) return undefined;
+    if (oh < 0 || om < 0 || end !== len || oh * 60 + om >= 1440) return false;
     offset = (zone === 45 ? -1 : 1) * (oh * 60 + om);
     at = len;
   }
-  if (at !== len) return undefined;
-  setInstant(parsed.days * 86400 + hh * 3600 + mi * 60 + ss - offset * 60, fraction);
-  return 'timestamp';
+  if (at !== len) return false;
+  setInstant((daysFromCivil(y, mo, d) * 24 + hh) * 3600 + mi * 60 + ss - offset * 60, fraction);
+  return true;
+}
+
+// pendulum 2.1's ISO 8601 pattern (dates: calendar, ordinal, week; times down to the hour) and its
+// "common" pattern (`2024/01/15 10:00`); `$` as Python's, which also matches before a final newline.
+const ISO_8601 = new RegExp(
+  [
+    '^(?:(\\d{4})(?:(-)?(\\d{2})(?:(-)?(\\d{1,2}))?)?', // year, month, day (or ordinal day)
+    '|(\\d{4})(-)?W(\\d{2})(-)?(\\d)?)?', // or year, week, weekday
+    '(?:([T ])?(\\d{1,2})(:)?(\\d{1,2})?(:)?(\\d{1,2})?', // hour, minute, second
+    '(?:[.,](\\d{1,9}))?([-+]\\d{2}:?(?:\\d{2})?|Z)?)?\\n?$', // fraction, offset
+  ].join(''),
+);
+const COMMON =
+  /^(?:(\d{4})(?:([/:])?(\d{2})([/:])?(\d{2}))?)?(?:( )?(\d{1,2}):(\d{1,2})?(?::(\d{1,2}))?(?:[.|,](\d{1,9}))?)?\n?$/;
+const MONTH_OFFSETS = [-1, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365];
+type Kind = 'datetime' | 'date' | 'time';
+
+/** A date and time of day as Python's datetime takes them (else undefined), into `parsed`; offset in minutes. */
+function dateTime(
+  days: number | undefined,
+  h: number,
+  mi: number,
+  s: number,
+  us: number,
+  offset = 0,
+): Kind | undefined {
+  if (days === undefined || h > 23 || mi > 59 || s > 59 || us < 0 || Math.abs(offset) >= 1440) return undefined;
+  setInstant(((days * 24 + h) * 60 + mi - offset) * 60 + s, us);
+  return 'datetime';
+}
+const calendarDays = (y: number, m: number, d: number) =>
+  y >= 1 && y <= 9999 && m >= 1 && m <= 12 && d >= 1 && d <= daysInMonth(y, m) ? daysFromCivil(y, m, d) : undefined;
+const daysInYear = (y: number) => (isLeap(y) ? 366 : 365);
+/** pendulum's ISO week date (`2024-W01-1`), as days from the epoch. */
+function weekDays(year: number, week: number, weekday: number): number | undefined {
+  const p = (y: number) => y + Math.floor(y / 4) - Math.floor(y / 100) + Math.floor(y / 400);
+  const longYear = p(year) % 7 === 4 || p(year - 1) % 7 === 3;
+  if (week > 53 || (week > 52 && !longYear) || weekday > 7) return undefined;
+  const y = year - 1; // pendulum's week_day(year, 1, 4): January counts in the year before
+  const jan4 = (y + Math.floor(y / 4) - Math.floor(y / 100) + Math.floor(y / 400) + 0 + 4) % 7 || 7;
+  let ordinal = week * 7 + weekday - (jan4 + 3);
+  if (ordinal < 1) ordinal += daysInYear(--year);
+  if (ordinal > daysInYear(year)) ordinal -= daysInYear(year++);
+  return year >= 1 && year <= 9999 && ordinal >= 1 ? daysFromCivil(year, 1, 1) + ordinal - 1 : undefined;
+}
+
+/** pendulum's parse_iso8601: what `s` names, or undefined where it raises; a date or date-time goes to `parsed`. */
+function iso8601(s: string): Kind | undefined {
+  const m = ISO_8601.exec(s);
+  if (!m) return undefined;
+  const [, year, monthSep, month, daySep, day, isoYear, weekSep, week, weekdaySep, weekday] = m;
+  const [, , , , , , , , , , , timeSep, hour, minuteSep, minute, secondSep, second, subsecond, tz] = m;
+  let days: number | undefined;
+  let ambiguous = false;
+  if (isoYear !== undefined) {
+    if ((weekSep && !weekdaySep && weekday) || (!weekSep && weekdaySep)) return undefined;
+    days = weekDays(Number(isoYear), Number(week), weekday ? Number(weekday) : 1);
+  } else if (year !== undefined) {
+    const y = Number(year);
+    if (month === undefined) days = calendarDays(y, 1, 1);
+    else if (day === undefined) {
+      ambiguous = !monthSep; // 201207: a time hhmmss rather than a date
+      days = calendarDays(y, Number(month), 1);
+    } else if (!daySep && day.length === 1) {
+      // ordinal date: 2024-002
+      const ordinal = Number(month + day);
+      const offsets = MONTH_OFFSETS.map((o, i) => o + (isLeap(y) && i > 2 ? 1 : 0));
+      if (ordinal > offsets[13]!) return undefined;
+      const i = offsets.findIndex((o, i) => i > 0 && ordinal <= o);
+      days = calendarDays(y, i - 1, ordinal - offsets[i - 1]!);
+    } else days = calendarDays(y, Number(month), Number(day));
+  }
+  const isDate = year !== undefined || isoYear !== undefined;
+  if (hour === undefined) {
+    if (ambiguous)
+      return Number(year!.slice(0, 2)) < 24 && Number(year!.slice(2)) < 60 && Number(month) < 60 ? 'time' : undefined;
+    if (days === undefined) return undefined;
+    setInstant(days * 86400, 0);
+    return 'date';
+  }
+  if (ambiguous || (isDate && !timeSep)) return undefined;
+  if ((minute === undefined && minuteSep) || (secondSep && !minuteSep && minute !== undefined)) return undefined;
+  if ((second !== undefined && !secondSep && minuteSep) || (second === undefined && secondSep)) return undefined;
+  const us = subsecond === undefined ? 0 : micros(subsecond);
+  let offset = 0;
+  if (tz && tz !== 'Z') {
+    const [oh, om] = tz.includes(':') ? tz.slice(1).split(':') : [tz.slice(1, 3), tz.slice(3, 5) || '00'];
+    if (!om) return undefined;
+    offset = (tz[0] === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
+  }
+  const [h, mi, sec] = [Number(hour), Number(minute ?? 0), Number(second ?? 0)];
+  if (!isDate) return h < 24 && mi < 60 && sec < 60 && us >= 0 ? 'time' : undefined;
+  return dateTime(days, h, mi, sec, us, offset);
+}
+
+/** pendulum's fallback for what ISO 8601 doesn't read (`2024/01/15`, `2024/01/15 10:00`), as `iso8601`. */
+function commonFormat(s: string): Kind | undefined {
+  const m = COMMON.exec(s);
+  if (!m) return undefined;
+  const [, year, , month, , day, , hour, minute, second, subsecond] = m;
+  const days = calendarDays(Number(year ?? 0), Number(month ?? 1), Number(day ?? 1));
+  if (hour === undefined) return days === undefined ? undefined : (setInstant(days * 86400, 0), 'date');
+  if (minute === undefined) return undefined; // pendulum fails here (int(None)); so does dlt, with a crash
+  const us = subsecond === undefined ? 0 : micros(subsecond);
+  if (year === undefined)
+    return Number(hour) < 24 && Number(minute) < 60 && Number(second ?? 0) < 60 ? 'time' : undefined;
+  return dateTime(days, Number(hour), Number(minute), Number(second ?? 0), us);
+}
+
+/** dlt's timestamp detection: does the string name a date and a time (in `parsed`)? */
+function isTimestamp(s: string): boolean {
+  if (usualTimestamp(s)) return true;
+  // only a string that starts with a 4-digit year can hold a date
+  return digits(s, 0, 4) >= 0 && (iso8601(s) ?? commonFormat(s)) === 'datetime';
+}
+
+/** Python's str.strip(): its whitespace is not quite JavaScript's (no BOM; the separators 0x1c-0x1f, NEL). */
+const PY_SPACE = '[\\t\\n\\v\\f\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]';
+const PY_STRIP = new RegExp(`^${PY_SPACE}+|${PY_SPACE}+$`, 'g');
+const pyStrip = (s: string) => s.replace(PY_STRIP, '');
+/** Python's float() of a string: decimal, exponent, `_` between digits, inf, nan; else undefined. */
+function pyFloat(s: string): number | undefined {
+  const t = pyStrip(s);
+  const special = /^([+-]?)(inf|infinity|nan)$/i.exec(t);
+  if (special) return special[2]!.toLowerCase() === 'nan' ? NaN : special[1] === '-' ? -Infinity : Infinity;
+  if (!/^[+-]?(?:\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?|\.\d(?:_?\d)*)(?:[eE][+-]?\d(?:_?\d)*)?$/.test(t)) return undefined;
+  return Number(t.replaceAll('_', ''));
+}
+/** Python's int() of a stripped string, base 10 or 16; undefined when it isn't one. */
+function pyInt(t: string, base: 10 | 16): bigint | undefined {
+  const m = (base === 10 ? /^([+-]?)(\d(?:_?\d)*)$/ : /^([+-]?)(?:0[xX]_?)?([0-9a-fA-F](?:_?[0-9a-fA-F])*)$/).exec(
+    pyStrip(t),
+  );
+  if (!m) return undefined;
+  const n = BigInt((base === 16 ? '0x' : '') + m[2]!.replaceAll('_', ''));
+  return m[1] === '-' ? -n : n;
+}
+/** A whole number for a BIGINT column (a JS number when exact), or NO beyond 64 bits. */
+const int64 = (n: bigint) => (n < INT64_MIN || n > INT64_MAX ? NO : n >= -MAX_SAFE && n <= MAX_SAFE ? Number(n) : n);
+/** Python's repr of a float, as dlt writes one into a text column: `10.5`, `1e+16`, `1e-05`, `nan`, `inf`. */
+function pythonFloat(n: number): string {
+  if (!Number.isFinite(n)) return Number.isNaN(n) ? 'nan' : n > 0 ? 'inf' : '-inf';
+  const [mantissa, e] = Math.abs(n).toExponential().split('e'); // the shortest digits, as Python's repr finds them
+  const [exp, ds] = [Number(e), mantissa!.replace('.', '')];
+  const sign = n < 0 || Object.is(n, -0) ? '-' : '';
+  if (exp < -4 || exp >= 16) {
+    const power = `${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
+    return `${sign}${ds[0]}${ds.length > 1 ? `.${ds.slice(1)}` : ''}e${power}`;
+  }
+  if (exp < 0) return `${sign}0.${'0'.repeat(-exp - 1)}${ds}`;
+  return ds.length > exp + 1
+    ? `${sign}${ds.slice(0, exp + 1)}.${ds.slice(exp + 1)}`
+    : `${sign}${ds.padEnd(exp + 1, '0')}.0`;
+}
+/** Python's isoformat of the instant in `parsed`, as UTC: `2024-01-02T03:04:05+00:00`. */
+function isoformat(): string {
+  const date = new Date(parsed.seconds * 1000).toISOString().slice(0, 19);
+  return `${date}${parsed.fraction ? `.${String(parsed.fraction).padStart(6, '0')}` : ''}+00:00`;
+}
+/** Python's round(), half to even. */
+const roundHalfEven = (v: number) => {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+};
+/** pendulum.from_timestamp: seconds from the epoch, rounded to the microsecond as Python rounds, into `parsed`. */
+function fromEpoch(x: number): boolean {
+  if (!Number.isFinite(x)) return false;
+  let seconds = Math.trunc(x);
+  let us = roundHalfEven((x - seconds) * 1e6);
+  if (us >= 1e6) [seconds, us] = [seconds + 1, us - 1e6];
+  else if (us < 0) [seconds, us] = [seconds - 1, us + 1e6];
+  if (seconds < FIRST_SECOND || seconds > LAST_SECOND) return false;
+  setInstant(seconds, us);
+  return true;
+}
+/** dlt's text to timestamp: an ISO or common date-time or date (midnight), else seconds from the epoch. */
+function textToInstant(s: string): boolean {
+  if (usualTimestamp(s)) return true;
+  const kind = iso8601(s) ?? commonFormat(s);
+  if (kind !== undefined) return kind !== 'time';
+  const x = pyFloat(s);
+  return x !== undefined && fromEpoch(x);
 }
 
 const INT64_MIN = -(2n ** 63n),
   INT64_MAX = 2n ** 63n - 1n,
+  MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER),
   DECIMAL_MAX = 10n ** 38n - 1n;
+/** A value that can't be converted. */
+const NO = Symbol('no conversion');
+const TRUE_TEXT = new Set(['yes', 'true', 't', 'y', '1']);
+const FALSE_TEXT = new Set(['no', 'false', 'f', 'n', '0']);
+
+/**
+ * dlt's conversion (`_COERCE_DISPATCH`) of a value of type `from` into a column of type `to`: the value to
+ * write, or NO. Timestamps and dates land in `parsed`. From text: `"123"` and `"0x1f"` to BIGINT, `"3.25"`
+ * to DOUBLE, `yes/no/true/false/t/f/y/n/1/0` (any case) to BOOLEAN, a date-time, a date or epoch seconds to a
+ * timestamp, JSON text to JSON; into text anything goes, as Python's str() writes it (`True`, `10.5`, `1e+16`);
+ * numbers to BOOLEAN (not zero: true), integral doubles to BIGINT, epoch seconds to a timestamp.
+ */
+function coerce(to: DataType, from: DataType, v: unknown): unknown {
+  const number = from === 'bigint' || from === 'double' || from === 'decimal';
+  switch (to) {
+    case 'text':
+      if (from === 'double') return pythonFloat(v as number);
+      if (from === 'bool') return v ? 'True' : 'False';
+      if (from === 'timestamp') return isoformat();
+      if (from === 'json') return jsonText(v);
+      return number ? String(v) : NO;
+    case 'bigint': {
+      if (from === 'text') {
+        const t = pyStrip(v as string);
+        const n = t.startsWith('0x') ? pyInt(t.slice(2), 16) : pyInt(t, 10);
+        return n === undefined ? NO : int64(n);
+      }
+      if (from === 'double') return Number.isInteger(v) ? int64(BigInt(v as number)) : NO;
+      return from === 'decimal' ? int64(v as bigint) : NO;
+    }
+    case 'double': {
+      if (from !== 'text') return number ? Number(v) : NO;
+      const t = pyStrip(v as string);
+      const n = t.startsWith('0x') ? pyInt(t.slice(2), 16) : undefined;
+      return n !== undefined ? Number(n) : (pyFloat(t) ?? NO);
+    }
+    case 'bool':
+      if (from === 'text') {
+        const t = (v as string).toLowerCase();
+        return TRUE_TEXT.has(t) ? true : FALSE_TEXT.has(t) ? false : NO;
+      }
+      return number ? (typeof v === 'bigint' ? v !== 0n : v !== 0) : NO;
+    case 'json':
+      if (from !== 'text') return NO;
+      try {
+        return JSON.parse(v as string) as unknown;
+      } catch {
+        return NO;
+      }
+    case 'timestamp':
+      if (from === 'text') return textToInstant(v as string) ? v : NO;
+      return (from === 'bigint' || from === 'double') && fromEpoch(Number(v)) ? v : NO;
+    case 'date': {
+      const at =
+        from === 'text' ? textToInstant(v as string) : from === 'timestamp' || (number && fromEpoch(Number(v)));
+      return at ? v : NO; // the day of the instant, in UTC (`parsed.days`)
+    }
+    case 'decimal':
+      if (from === 'text') return /^[+-]?(?:\d+\.?\d*|\.\d+)$/.test(pyStrip(v as string)) ? pyStrip(v as string) : NO;
+      return number ? v : NO;
+  }
+}
+
 /** The dlt type of a scalar, or null for null; objects and lists are handled by the walker. */
 function typeOf(v: unknown): DataType | null {
   switch (typeof v) {
     case 'string':
-      return parseIso(v) ?? 'text';
+      return isTimestamp(v) ? 'timestamp' : 'text';
     case 'number':
-      return Number.isSafeInteger(v) ? 'bigint' : 'double';
+      return Number.isSafeInteger(v) && (v !== 0 || 1 / v > 0) ? 'bigint' : 'double'; // -0 is a float's (JSON -0.0)
     case 'boolean':
       return 'bool';
     case 'bigint':
@@ -1763,16 +2088,11 @@ function typeOf(v: unknown): DataType | null {
   );
 }
 
-/** Can a value of type `t` go into a column of type `col` without changing what it says? */
-function fits(info: ColumnInfo, t: DataType, v: unknown): boolean {
-  const col = info.type;
-  if (info.narrow) return info.narrow(t, v);
-  if (col === t || col === 'json') return true;
-  if (col === 'text') return typeof v === 'string'; // an ISO-looking string in a text column is still text
-  if (col === 'double')
-    return t === 'bigint' && (typeof v === 'number' || ((v as bigint) >= -(2n ** 53n) && (v as bigint) <= 2n ** 53n));
-  if (col === 'decimal') return t === 'bigint';
-  return false;
+/** A value of type `from` as the column takes it (converted as dlt converts), or NO. */
+function convert(info: ColumnInfo, from: DataType, v: unknown): unknown {
+  if (info.type === 'other') return NO;
+  const value = info.type === from ? v : coerce(info.type, from, v);
+  return value !== NO && info.narrow && !info.narrow(info.type, value) ? NO : value;
 }
 
 /** The value at a column path (`owner__id`) of a source row: under a flat key, or through nested objects. */
@@ -1920,13 +2240,6 @@ class ColumnBuffer {
   /** Rows skipped since the last value (nulls) end where the last value ended. */
   private fill(upTo: number) {
     for (let r = this.filled; r < upTo; r++) this.offsets[r + 1] = this.end;
-  }
-
-  /** BIGINT -> DOUBLE, for a column not yet in the destination whose values are all exact. */
-  widenToDouble(rows: number) {
-    const values = Array.from({ length: rows }, (_, i) => Number(this.i64[i]));
-    [this.type, this.physical] = ['double', 'float64'];
-    this.num.set(values);
   }
 
   toArrow(rows: number): arrow.Data {
@@ -2258,8 +2571,10 @@ interface ExtractOptions {
 function rowRules(plan: Plan) {
   const strategy = plan.disposition === 'merge' ? plan.mergeStrategy : null;
   return {
-    /** Every root row needs these (merge by key). */
-    primaryKey: strategy && strategy !== 'scd2' ? plan.primaryKey : null,
+    /** Every root row needs these (merge by key; scd2 too when one is given). */
+    primaryKey: strategy ? plan.primaryKey : null,
+    /** And these (dlt's merge_key). */
+    mergeKey: strategy ? plan.mergeKey : null,
     /** Child rows carry _dlt_root_id, so a merge finds the children of a replaced row. */
     rootIds: !!strategy && strategy !== 'scd2',
     /** Root _dlt_id: random; a hash of the key (upsert: a row keeps its id); a hash of the row (scd2: the id is the version). */
@@ -2294,6 +2609,13 @@ export class Extractor {
   private childIds = new RowIds();
   private sourceRow = 0;
   private rootSeq = 0;
+  /** The `_dlt_id` the row being added brought, if any. */
+  private givenId = '';
+  /** Lists met while flattening, waiting for their row's id: a stack, each row's above its parent's. */
+  private lists: { parent: TableBuffer; path: string; items: unknown[]; depth: number }[] = [];
+  private readonly hints: ColumnHints;
+  /** Columns every root row must bring, and how to name them: merge keys, columns hinted not nullable. */
+  private readonly required: [string, string][];
   private writes: Promise<void>[] = [];
   readonly schema: Schema;
   readonly opts: ExtractOptions;
@@ -2302,29 +2624,51 @@ export class Extractor {
     [this.schema, this.opts, this.writer] = [schema, opts, writer];
     this.rules = rowRules(plan);
     this.root = plan.table;
+    this.hints = plan.hints;
+    const keys = (list: string[] | null, key: string, what: string) =>
+      (list ?? []).map((c): [string, string] => [c, `${what} column "${c}" (${key}=${list!.join(',')})`]);
+    this.required = [
+      ...keys(this.rules.primaryKey, 'PRIMARY_KEY', 'primary key'),
+      ...keys(this.rules.mergeKey, 'MERGE_KEY', 'merge key'),
+      ...[...plan.hints]
+        .filter(([name, h]) => h.nullable === false && !this.rules.primaryKey?.includes(name))
+        .map(([c]): [string, string] => [c, `column "${c}", which its hint makes not nullable`]),
+    ];
   }
 
-  add(row: unknown): void {
+  /**
+   * One item the source yielded. As in dlt, a list is a page of items, an item that is not an object is the row
+   * `{value: item}`, and null is skipped.
+   */
+  add(item: unknown): void {
+    if (Array.isArray(item)) for (const one of item) this.addRow(one);
+    else this.addRow(item);
+  }
+
+  private addRow(item: unknown): void {
     this.sourceRow++;
-    if (!isRecord(row))
-      throw new FlightError(
-        `source row ${this.sourceRow} is ${Array.isArray(row) ? 'an array' : row === null ? 'null' : typeof row}; a source yields plain objects`,
-      );
+    if (item === null || item === undefined) return;
+    const row = isRecord(item) ? item : { value: item };
     const buf = this.table(this.root, null);
     this.rootSeq = buf.total;
-    const id = this.rootId(row);
-    this.walk(buf, row, '', id, id, this.opts.maxNesting);
+    this.givenId = '';
+    const lists = this.lists.length;
+    this.walk(buf, row, '', this.opts.maxNesting);
     if (buf.total === 0)
       for (const name of ['_dlt_load_id', '_dlt_id'])
         if (!buf.schema.columns.has(name)) buf.schema.columns.set(name, newColumn('text'));
+    // dlt keeps an id the row brings (`_dlt_id`, in any case), except where the id is the version (scd2)
+    const id = this.givenId && this.rules.ids !== 'content' ? this.givenId : this.rootId(row);
     if (this.rules.ids !== 'random') this.put(buf, buf.slot('_dlt_id'), '_dlt_id', id);
     else if (id) buf.givenIds.set(buf.row, id);
-    if (this.rules.primaryKey) this.requireKey(buf);
+    for (const [column, what] of this.required) this.requireValue(buf, column, what);
     this.endRow(buf);
+    this.walkLists(lists, id, id);
   }
 
+  /** The root row's id: a hash of its key (upsert) or of its content (scd2); '' when made from the row number. */
   private rootId(row: Row): string {
-    if (this.rules.ids === 'random') return typeof row._dlt_id === 'string' && row._dlt_id ? row._dlt_id : ''; // dlt keeps an id the data brings; '' is made from the row number, when needed
+    if (this.rules.ids === 'random') return '';
     if (this.rules.ids === 'content')
       return digest128(sortedJson(Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('_dlt')))), 10);
     const key = this.rules.primaryKey!.map((column) => [column, valueAtPath(row, column) ?? null]);
@@ -2344,9 +2688,6 @@ export class Extractor {
   async finish(): Promise<LoadPackage> {
     for (const buf of this.buffers.values()) if (buf.row > 0) this.flush(buf);
     await Promise.all(this.writes.splice(0));
-    const columns = this.schema.get(this.root)?.columns;
-    if (this.rules.validity && columns)
-      for (const name of VALIDITY) if (!columns.has(name)) columns.set(name, newColumn('timestamp'));
     const tables = new Map([...this.buffers.values()].map((b) => [b.schema.name, { files: b.files, rows: b.total }]));
     return { loadId: this.opts.loadId, schema: this.schema, tables };
   }
@@ -2362,26 +2703,64 @@ export class Extractor {
             `or load into another TABLE_NAME`,
         );
       if (!schema) this.schema.set(name, (schema = { name, parent, columns: new Map() }));
+      if (parent === null) this.declareColumns(schema.columns);
       this.buffers.set(name, (buf = new TableBuffer(schema, this.buffers.size)));
       if (parent !== null && this.rules.rootIds) buf.rootSeqs = new Float64Array(buf.capacity);
     }
     return buf;
   }
 
-  /** Flattens an object into the row; `depth` counts down dlt's max_table_nesting: at 0, objects and lists stay JSON. */
-  private walk(buf: TableBuffer, obj: Row, prefix: string, rowId: string, rootId: string, depth: number): void {
+  /**
+   * The root table's declared columns come first, as dlt puts them: the typed column hints, then scd2's validity
+   * columns (set at load, not in the files). A hint without a type waits in the stored schema for data.
+   */
+  private declareColumns(columns: Map<string, ColumnInfo>): void {
+    for (const [name, hint] of this.hints)
+      if (hint.data_type && !columns.has(name)) columns.set(name, newColumn(hint.data_type));
+    if (this.rules.validity)
+      for (const name of VALIDITY) if (!columns.has(name)) columns.set(name, newColumn('timestamp'));
+  }
+
+  /**
+   * Flattens an object into the row as dlt's normalizer does: a level's values first, then its objects, the
+   * last one first; lists wait in `lists` for the row's id. `depth` counts down dlt's max_table_nesting: at 0,
+   * objects and lists stay JSON.
+   */
+  private walk(buf: TableBuffer, obj: Row, prefix: string, depth: number): void {
+    let objects: [Slot, Row][] | undefined;
     for (const key of Object.keys(obj)) {
       const v = obj[key];
       const slot = prefix ? buf.slot(`${prefix}__${normalizeKey(key)}`) : buf.topSlot(key);
-      if (slot === null) continue;
+      if (slot === null) {
+        if (buf.schema.parent === null && normalizeKey(key) === '_dlt_id') this.giveId(buf, v);
+        continue;
+      }
       if (typeof v !== 'object' || v === null || v instanceof Date || !(Array.isArray(v) || isRecord(v)))
         this.put(buf, slot, key, v);
       else if (depth <= 0 || slot.info?.type === 'json') this.put(buf, slot, key, v);
       else if (Array.isArray(v)) {
         buf.claim(slot, key, this.sourceRow);
-        this.walkList(buf, slot.name, v, rowId, rootId, depth - 1);
-      } else this.walk(buf, v, slot.name, rowId, rootId, depth - 1);
+        if (v.length > 0) this.lists.push({ parent: buf, path: slot.name, items: v, depth: depth - 1 });
+      } else (objects ??= []).push([slot, v]);
     }
+    if (objects)
+      for (let i = objects.length - 1; i >= 0; i--) this.walk(buf, objects[i]![1], objects[i]![0].name, depth - 1);
+  }
+
+  /** A `_dlt_id` the root row brings: its column stands where the row has it (dlt's order), its value is the id. */
+  private giveId(buf: TableBuffer, v: unknown): void {
+    if (!buf.schema.columns.has('_dlt_id')) buf.schema.columns.set('_dlt_id', newColumn('text'));
+    if (typeof v === 'string') this.givenId = v;
+  }
+
+  /** The lists found since `from` (a row's, flattened), each into its child table, linked to the row. */
+  private walkLists(from: number, parentId: string, rootId: string): void {
+    const end = this.lists.length;
+    for (let i = from; i < end; i++) {
+      const { parent, path, items, depth } = this.lists[i]!;
+      this.walkList(parent, path, items, parentId, rootId, depth);
+    }
+    this.lists.length = from;
   }
 
   private walkList(
@@ -2398,19 +2777,25 @@ export class Extractor {
       // with hashed root ids, a child's id follows from its parent's, as dlt makes it
       const id =
         this.rules.ids === 'random' ? this.childIds.id() : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
-      if (isRecord(item)) this.walk(child, item, '', id, rootId, depth);
-      else if (Array.isArray(item) && depth > 0)
-        this.walkList(child, 'list', item, id, rootId, depth - 1); // dlt's row for a list inside a list
+      const lists = this.lists.length;
+      if (isRecord(item)) this.walk(child, item, '', depth);
+      else if (Array.isArray(item))
+        this.walk(child, { list: item }, '', depth - 1); // dlt's row for a list in a list
       else this.put(child, child.slot('value'), 'value', item);
       if (this.rules.rootIds) this.put(child, child.slot('_dlt_root_id'), '_dlt_root_id', rootId);
       this.put(child, child.slot('_dlt_parent_id'), '_dlt_parent_id', parentId);
       this.put(child, child.slot('_dlt_list_idx'), '_dlt_list_idx', idx);
       this.put(child, child.slot('_dlt_id'), '_dlt_id', id);
       this.endRow(child);
+      this.walkLists(lists, id, rootId);
     });
   }
 
-  /** One scalar into its column; a value that doesn't fit the column's type goes to a variant column. */
+  /**
+   * One scalar into its column. A value of another type is converted as dlt converts it (`"5"` into BIGINT);
+   * one that can't be goes to the variant column named after its own type (a string's is text, even one that
+   * looks like a timestamp), which is typed as a new column would be.
+   */
   private put(buf: TableBuffer, slot: Slot, key: string, v: unknown): void {
     let info = slot.info;
     let t = typeof v === 'string' && info?.type === 'text' ? 'text' : typeOf(v); // any string fits text: no need to parse it
@@ -2418,33 +2803,40 @@ export class Extractor {
     buf.claim(slot, key, this.sourceRow);
     if (!info) buf.schema.columns.set(slot.name, (slot.info = info = newColumn(t)));
     let target = slot;
-    if ((info.type !== t || info.narrow) && !fits(info, t, v)) {
-      if (info.type === 'bigint' && t === 'double' && !info.stored && info.exactInDouble) {
-        info.type = 'double';
-        slot.col?.widenToDouble(buf.row);
-      } else {
-        if (typeof v === 'string') t = 'text'; // a string is kept verbatim, even one that looks like a date
-        target = buf.slot(`${slot.name}__v_${t}`);
+    if (info.type !== t || info.narrow) {
+      if (t === 'text' && typeof v !== 'string') v = String(v); // a BigInt beyond DECIMAL, an invalid Date: as text
+      const from = typeof v === 'string' ? 'text' : t;
+      let value = convert(info, from, v);
+      if (value === NO) {
+        target = buf.slot(`${slot.name}__v_${from}`);
         buf.claim(target, key, this.sourceRow); // a source key named like the variant must not write it too
-        info = target.info;
-        if (!info || !fits(info, t, v)) buf.schema.columns.set(target.name, (target.info = info = newColumn(t, true)));
+        const column = info;
+        info = target.info ?? newColumn(t, true);
+        if (!target.info) buf.schema.columns.set(target.name, (target.info = info));
+        value = convert(info, from, v);
+        if (value === NO)
+          throw new FlightError(
+            `source row ${this.sourceRow}: ${String(jsonText(v)).slice(0, 80)} fits neither column "${slot.name}" ` +
+              `(${column.type}) of table "${buf.schema.name}" nor its variant column "${target.name}" ` +
+              `(${info.type}); dlt fails here too. Clean the value in the source`,
+          );
       }
+      if (value === null) return; // JSON text `null` into a json column: nothing to store
+      [v, t] = [value, info.type as DataType];
     }
-    if (t === 'bigint' && typeof v === 'bigint' && (v > 2n ** 53n || v < -(2n ** 53n))) info.exactInDouble = false;
     const col = target.col ?? buf.column(target, info.type as DataType);
     buf.bytes += col.write(buf.row, t, v);
   }
 
-  private requireKey(buf: TableBuffer): void {
-    for (const key of this.rules.primaryKey!) {
-      const slot = buf.slots.get(key);
-      if (!slot?.col || slot.lastRow !== buf.total || !(slot.col.valid[buf.row >> 3]! & (1 << (buf.row & 7))))
-        throw new FlightError(
-          `source row ${this.sourceRow} has no value for primary key column "${key}" (PRIMARY_KEY=${this.rules.primaryKey!.join(',')})` +
-            (buf.schema.columns.has(`${key}__v_text`) ? ' of its type' : '') +
-            '; merge needs a key on every row: fix the source, or use WRITE_DISPOSITION=append',
-        );
-    }
+  private requireValue(buf: TableBuffer, column: string, what: string): void {
+    const slot = buf.slots.get(column);
+    if (!slot?.col || slot.lastRow !== buf.total || !(slot.col.valid[buf.row >> 3]! & (1 << (buf.row & 7))))
+      throw new FlightError(
+        `source row ${this.sourceRow} has no value for ${what}` +
+          (buf.schema.columns.has(`${column}__v_text`) ? ' of its type' : '') +
+          '; dlt makes it NOT NULL: fix the source' +
+          (this.rules.primaryKey ? ', or use WRITE_DISPOSITION=append' : ''),
+      );
   }
 
   private endRow(buf: TableBuffer): void {
@@ -2763,12 +3155,13 @@ async function readOwnedSchema(dest: Destination, plan: Plan): Promise<Owned> {
   for (const name of [plan.table, ...Object.keys(tables).filter((t) => t !== plan.table && inChain(t))]) {
     const columns = new Map<string, ColumnInfo>();
     for (const c of Object.values(tables[name]?.columns ?? {})) {
-      const type = DATA_TYPES.has(c.data_type ?? '') ? (c.data_type as DataType) : 'other';
-      columns.set(c.name, { type, stored: false, exactInDouble: false, ...(c.variant ? { variant: true } : {}) });
+      if (c.data_type === undefined) continue; // a hint waiting for data: no column yet
+      const type = DATA_TYPES.has(c.data_type) ? (c.data_type as DataType) : 'other';
+      columns.set(c.name, { type, stored: false, ...(c.variant ? { variant: true } : {}) });
     }
     for (const [column, sql] of physical.get(name) ?? [])
       // as they stand: the destination's type decides
-      columns.set(column, { ...columns.get(column), ...fromSqlType(sql), stored: true, exactInDouble: false });
+      columns.set(column, { ...columns.get(column), ...fromSqlType(sql), stored: true });
     if (columns.size > 0)
       schema.set(name, { name, parent: name === plan.table ? null : tables[name]!.parent!, columns });
   }
@@ -2813,17 +3206,18 @@ function evolveStoredSchema(previous: DltSchema | null, schema: Schema, plan: Pl
   for (const t of schema.values()) {
     const root = t.parent === null;
     const entry = (next.tables[t.name] ??= root ? { columns: {} } : { name: t.name, columns: {}, parent: t.parent! });
+    const normalizer = (entry['x-normalizer'] ?? {}) as Record<string, unknown>;
     if (root) {
-      if (plan.disposition === 'merge') entry['x-merge-strategy'] = plan.mergeStrategy;
-      else delete entry['x-merge-strategy'];
-      Object.assign(entry, { write_disposition: plan.disposition, name: t.name, resource: t.name });
+      // dlt records the strategy and the nesting only when they were given
+      if (plan.disposition !== 'merge') delete entry['x-merge-strategy'];
+      else if (plan.strategySet) entry['x-merge-strategy'] = plan.mergeStrategy;
+      if (plan.maxNestingSet) normalizer.max_nesting = plan.maxNesting;
+      Object.assign(entry, { write_disposition: plan.disposition, name: t.name, resource: plan.resource });
     }
-    entry['x-normalizer'] = { 'seen-data': true };
-    for (const [name, info] of t.columns) {
-      if (info.type === 'other') continue;
-      const column = (entry.columns[name] ??= { name, data_type: info.type, nullable: true });
-      Object.assign(column, columnHints(name, root, info, plan));
-    }
+    entry['x-normalizer'] = { ...normalizer, 'seen-data': true };
+    entry.columns = storedColumns(entry.columns, t, root ? plan.hints : new Map());
+    for (const [name, info] of t.columns)
+      if (entry.columns[name]) Object.assign(entry.columns[name], columnHints(name, root, info, plan));
   }
   next.tables._dlt_pipeline_state ??= DLT_TABLES._dlt_pipeline_state;
   const json = next.normalizers as { json: { config?: { propagation?: { tables?: Record<string, object> } } } };
@@ -2833,6 +3227,23 @@ function evolveStoredSchema(previous: DltSchema | null, schema: Schema, plan: Pl
   if (previous && hash === previous.version_hash) return previous;
   if (previous) next.previous_hashes = [previous.version_hash, ...(previous.previous_hashes ?? [])].slice(0, 10);
   return Object.assign(next, { version: (previous?.version ?? 0) + 1, version_hash: hash });
+}
+
+/**
+ * A table's columns in the stored schema, in dlt's order: the ones it had stay where they are; then the hints
+ * not there yet (a hint without a type waits, without data_type, until data completes it, and then moves to
+ * the end as dlt moves it); then the run's new columns as they came.
+ */
+function storedColumns(had: Record<string, DltColumn>, t: TableSchema, hints: ColumnHints) {
+  const typed = (name: string) => (t.columns.get(name)?.type ?? 'other') !== 'other';
+  const columns: Record<string, DltColumn> = {};
+  for (const [name, c] of Object.entries(had)) if (c.data_type !== undefined || !typed(name)) columns[name] = c;
+  for (const [name, hint] of hints)
+    if (!(name in columns) && (hint.data_type !== undefined || !typed(name))) columns[name] = { ...hint, name };
+  for (const [name, info] of t.columns)
+    if (info.type !== 'other' && !(name in columns))
+      columns[name] = { name, data_type: info.type, nullable: true, ...hints.get(name) };
+  return columns;
 }
 
 /** dlt's hints of a column: its own columns' keys, the primary key, the delete marker, variants, scd2's. */
@@ -2850,18 +3261,25 @@ function columnHints(name: string, root: boolean, info: ColumnInfo, plan: Plan):
     case '_dlt_root_id':
       return { nullable: false, root_key: true };
     case '_dlt_valid_from':
+      if (root && rules.validity) return { nullable: true, 'x-valid-from': true };
+      break;
     case '_dlt_valid_to':
-      if (root && rules.validity)
-        return { nullable: true, [name === '_dlt_valid_from' ? 'x-valid-from' : 'x-valid-to']: true };
+      if (root && rules.validity) return { nullable: true, 'x-valid-to': true, 'x-active-record-timestamp': null };
   }
   const key = root && plan.disposition === 'merge' && plan.primaryKey.includes(name);
+  const mergeKey = root && plan.disposition === 'merge' && plan.mergeKey.includes(name);
   return {
     ...(info.variant ? { variant: true } : {}),
-    ...(key ? { nullable: false } : {}),
+    ...(key || mergeKey ? { nullable: false } : {}),
     primary_key: key || undefined, // a key no longer configured loses its hint
+    merge_key: mergeKey || undefined,
     hard_delete: (root && name === plan.deleteColumn) || undefined,
   };
 }
+
+/** Whether dlt's stored schema makes the column not nullable (then NOT NULL when its table is created). */
+const notNullable = (name: string, root: boolean, info: ColumnInfo, plan: Plan) =>
+  columnHints(name, root, info, plan).nullable === false || (root && plan.hints.get(name)?.nullable === false);
 
 /** Writes a new `_dlt_version` row when the schema changed (inside the load's transaction). */
 async function saveStoredSchema(dest: Destination, schema: DltSchema, previous: DltSchema | null): Promise<void> {
@@ -3005,7 +3423,11 @@ export class Loader {
     }
   }
 
-  /** Creates the table, adds the columns the source has grown, widens BIGINT to DOUBLE where the run did. */
+  /**
+   * Creates the table, or adds the columns the source has grown. As dlt's, a table is created with NOT NULL on
+   * the columns its stored schema makes not nullable (its own id columns, the keys, hinted ones); columns added
+   * later are nullable.
+   */
   private async evolve(
     target: string,
     table: TableSchema,
@@ -3016,22 +3438,20 @@ export class Loader {
       (c): c is [string, DataType] => c[1] !== 'other' && !skip.includes(c[0]),
     );
     const known = this.known.get(target);
-    const temp = target.startsWith('temp.') ? 'TEMP ' : '';
+    const temp = target.startsWith('temp.');
     const sqlType = (name: string, type: DataType) => table.columns.get(name)?.sql ?? SQL_TYPES[type];
     if (!known) {
       if (wanted.length === 0) return;
-      await this.dest.run(
-        `CREATE ${temp}TABLE ${target} (${wanted.map(([n, t]) => `${q(n)} ${sqlType(n, t)}`).join(', ')})`,
-      );
+      const notNull = (name: string) =>
+        !temp && notNullable(name, table.parent === null, table.columns.get(name)!, this.plan) ? ' NOT NULL' : '';
+      const defs = wanted.map(([n, t]) => `${q(n)} ${sqlType(n, t)}${notNull(n)}`);
+      await this.dest.run(`CREATE ${temp ? 'TEMP ' : ''}TABLE ${target} (${defs.join(', ')})`);
       this.known.set(target, new Map(wanted));
       return;
     }
     for (const [name, type] of wanted) {
-      const has = known.get(name);
-      if (has === undefined) await this.dest.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${sqlType(name, type)}`);
-      else if (has === 'bigint' && type === 'double')
-        await this.dest.run(`ALTER TABLE ${target} ALTER COLUMN ${q(name)} TYPE DOUBLE`);
-      else continue;
+      if (known.has(name)) continue;
+      await this.dest.run(`ALTER TABLE ${target} ADD COLUMN ${q(name)} ${sqlType(name, type)}`);
       known.set(name, type);
     }
   }
@@ -3039,13 +3459,10 @@ export class Loader {
 
 // Merge strategies, as dlt's (see README): each runs inside the load transaction and returns rows
 // written per table. The run's root rows are staged once, one row per key, the last one the
-// source yielded winning; `DELETE_COLUMN` marks rows whose key is to be removed.
-type MergeStrategy = (
-  dest: Destination,
-  pkg: LoadPackage,
-  plan: Plan,
-  run: { tables: TableSchema[]; stages: Map<string, string>; counts: Map<string, number> },
-) => Promise<void>;
+// source yielded winning (dlt keeps an arbitrary one); `DELETE_COLUMN` marks rows whose key is to be
+// removed; `MERGE_KEY` widens what a run replaces to whole partitions.
+type MergeRun = { tables: TableSchema[]; stages: Map<string, string>; counts: Map<string, number> };
+type MergeStrategy = (dest: Destination, pkg: LoadPackage, plan: Plan, run: MergeRun) => Promise<void>;
 
 async function stageRoot(
   dest: Destination,
@@ -3053,9 +3470,11 @@ async function stageRoot(
   stages: Map<string, string>,
   partitionBy: string[],
 ): Promise<void> {
-  await dest.run(
-    `CREATE OR REPLACE TEMP TABLE _flight_stage AS SELECT * FROM ${stages.get(plan.table)} QUALIFY row_number() OVER (PARTITION BY ${partitionBy.map(q).join(', ')} ORDER BY _dlt_seq DESC) = 1`,
-  );
+  // no key (a merge key alone): every row is kept, as dlt keeps them
+  const dedup = partitionBy.length
+    ? ` QUALIFY row_number() OVER (PARTITION BY ${partitionBy.map(q).join(', ')} ORDER BY _dlt_seq DESC) = 1`
+    : '';
+  await dest.run(`CREATE OR REPLACE TEMP TABLE _flight_stage AS SELECT * FROM ${stages.get(plan.table)}${dedup}`);
 }
 /** SQL that is true for a staged row marked deleted: a true boolean, or any non-null value. */
 function deletedSql(pkg: LoadPackage, plan: Plan, alias: string): string {
@@ -3065,15 +3484,27 @@ function deletedSql(pkg: LoadPackage, plan: Plan, alias: string): string {
     ? `coalesce(${alias}.${q(plan.deleteColumn)}, false)`
     : `${alias}.${q(plan.deleteColumn)} IS NOT NULL`;
 }
-const keyMatch = (plan: Plan, a: string, b: string) =>
-  plan.primaryKey.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
+const keyMatch = (key: string[], a: string, b: string) => key.map((k) => `${a}.${q(k)} = ${b}.${q(k)}`).join(' AND ');
 const childTables = (tables: TableSchema[]) => tables.filter((t) => t.parent !== null);
+/**
+ * SQL that is true for a destination row `d` the run replaces, as dlt's: a row of a key the run brings, or of a
+ * merge-key partition the run brings (any staged row counts, duplicates and rows marked deleted included).
+ */
+function replacedSql(plan: Plan, stages: Map<string, string>): string {
+  const staged = (key: string[], from: string) =>
+    `EXISTS (SELECT 1 FROM ${from} AS s WHERE ${keyMatch(key, 'd', 's')})`;
+  return [
+    ...(plan.primaryKey.length ? [staged(plan.primaryKey, STAGE)] : []),
+    ...(plan.mergeKey.length ? [staged(plan.mergeKey, stages.get(plan.table)!)] : []),
+  ].join(' OR ');
+}
 
 /** Child rows of the root rows about to be replaced go first; found through _dlt_root_id. */
-async function deleteChildrenOfStagedKeys(dest: Destination, plan: Plan, tables: TableSchema[]): Promise<void> {
-  for (const child of childTables(tables).filter((t) => t.columns.get('_dlt_root_id')?.stored))
+async function deleteChildrenOfReplaced(dest: Destination, plan: Plan, run: MergeRun): Promise<void> {
+  for (const child of childTables(run.tables).filter((t) => t.columns.get('_dlt_root_id')?.stored))
     await dest.run(
-      `DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN (SELECT d._dlt_id FROM ${dest.table(plan.table)} AS d JOIN ${STAGE} AS s ON ${keyMatch(plan, 'd', 's')})`,
+      `DELETE FROM ${dest.table(child.name)} WHERE _dlt_root_id IN
+       (SELECT d._dlt_id FROM ${dest.table(plan.table)} AS d WHERE ${replacedSql(plan, run.stages)})`,
     );
 }
 /**
@@ -3097,11 +3528,12 @@ async function insertStagedChildren(
 }
 
 const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
-  /** dlt's default: delete every staged key, insert the staged rows (minus those marked deleted). */
-  async 'delete-insert'(dest, pkg, plan, { tables, stages, counts }) {
+  /** dlt's default: delete the rows of every staged key and merge-key partition, insert the unmarked staged rows. */
+  async 'delete-insert'(dest, pkg, plan, run) {
+    const { stages, counts } = run;
     const root = dest.table(plan.table);
-    await deleteChildrenOfStagedKeys(dest, plan, tables);
-    await dest.run(`DELETE FROM ${root} AS d USING ${STAGE} AS s WHERE ${keyMatch(plan, 'd', 's')}`);
+    await deleteChildrenOfReplaced(dest, plan, run);
+    await dest.run(`DELETE FROM ${root} AS d WHERE ${replacedSql(plan, stages)}`);
     counts.set(
       plan.table,
       await dest.run(
@@ -3112,13 +3544,14 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
   },
 
   /** Update matching keys in place, every column from the run's row (as dlt: what it lacks is NULL), insert new keys. */
-  async upsert(dest, pkg, plan, { tables, stages, counts }) {
+  async upsert(dest, pkg, plan, run) {
+    const { stages, counts } = run;
     const root = [...(pkg.schema.get(plan.table)?.columns ?? [])];
     const brought = root.filter(([, c]) => c.type !== 'other').map(([name]) => name);
     const deleted = deletedSql(pkg, plan, 's');
-    await deleteChildrenOfStagedKeys(dest, plan, tables);
+    await deleteChildrenOfReplaced(dest, plan, run);
     await dest.run(
-      `MERGE INTO ${dest.table(plan.table)} AS d USING ${STAGE} AS s ON ${keyMatch(plan, 'd', 's')}
+      `MERGE INTO ${dest.table(plan.table)} AS d USING ${STAGE} AS s ON ${keyMatch(plan.primaryKey, 'd', 's')}
        WHEN MATCHED AND ${deleted} THEN DELETE
        WHEN MATCHED THEN UPDATE SET ${brought.map((c) => `${q(c)} = s.${q(c)}`).join(', ')}
        WHEN NOT MATCHED AND NOT ${deleted} THEN INSERT (${brought.map(q).join(', ')}) VALUES (${brought.map((c) => `s.${q(c)}`).join(', ')})`,
@@ -3130,20 +3563,27 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
     await insertStagedChildren(dest, pkg, plan, stages, counts);
   },
 
-  /** History: a row is a version identified by its content hash; changed and vanished rows are closed, new versions opened, all at the load's instant. */
+  /**
+   * History: a row is a version identified by its content hash; changed and vanished rows are closed (with a
+   * merge key, only those of the partitions the run brings), new versions opened, all at the load's instant.
+   * As in dlt 1.26, a row marked by DELETE_COLUMN is a version like any other.
+   */
   async scd2(dest, pkg, plan, { stages, counts }) {
     const root = dest.table(plan.table);
     const at = { at: loadInstant(pkg.loadId) };
-    const kept = `SELECT _dlt_id FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`;
+    const partition = plan.mergeKey.length
+      ? ` AND EXISTS (SELECT 1 FROM ${STAGE} AS s WHERE ${keyMatch(plan.mergeKey, 'd', 's')})`
+      : '';
     await dest.run(
-      `UPDATE ${root} AS d SET _dlt_valid_to = CAST($at AS TIMESTAMPTZ) WHERE _dlt_valid_to IS NULL AND NOT EXISTS (${kept} AND s._dlt_id = d._dlt_id)`,
+      `UPDATE ${root} AS d SET _dlt_valid_to = CAST($at AS TIMESTAMPTZ) WHERE _dlt_valid_to IS NULL
+       AND NOT EXISTS (SELECT 1 FROM ${STAGE} AS s WHERE s._dlt_id = d._dlt_id)${partition}`,
       at,
     );
     counts.set(
       plan.table,
       await dest.run(
         `INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq), CAST($at AS TIMESTAMPTZ) AS _dlt_valid_from FROM ${STAGE} AS n
-         WHERE _dlt_id IN (${kept}) AND NOT EXISTS (SELECT 1 FROM ${root} AS d WHERE d._dlt_valid_to IS NULL AND d._dlt_id = n._dlt_id)`,
+         WHERE NOT EXISTS (SELECT 1 FROM ${root} AS d WHERE d._dlt_valid_to IS NULL AND d._dlt_id = n._dlt_id)`,
         at,
       ),
     );
@@ -3260,7 +3700,8 @@ async function saveState(dest: Destination, plan: Plan, state: PipelineState, lo
   };
   const hash = serialized(() => stateVersionHash(state));
   if (hash === state._version_hash) return false;
-  if (state._version_hash) state._state_version = (state._state_version ?? 0) + 1;
+  // a new pipeline's first stored state is version 1, as dlt's (which counts the state it starts from as 0)
+  state._state_version = (state._state_version ?? 0) + 1;
   state._version_hash = hash;
   const encoded = serialized(() => encodeState(state));
   const table = dest.table('_dlt_pipeline_state');
@@ -3405,6 +3846,8 @@ export interface RunOptions {
   env: Env;
   /** Replaces the GitHub demo source. */
   source?: Source;
+  /** Column hints of the table, as dlt's `columns=` (see ColumnHint): `{ payload: { data_type: 'json' } }`. */
+  columns?: Record<string, ColumnHint>;
   /** Receives each progress line; defaults to stdout. */
   log?: (line: string) => void;
   /** Where a live progress line goes; defaults to stderr when it is a terminal, else nowhere. */
@@ -3451,6 +3894,7 @@ const newLoadId = () => ((performance.timeOrigin + performance.now()) / 1000).to
 export async function runFlight({
   env,
   source = githubRepoRows,
+  columns = {},
   log = (line) => console.log(line),
   terminal = process.stderr.isTTY ? process.stderr : null,
   signal,
@@ -3459,8 +3903,9 @@ export async function runFlight({
   const seconds = () => Math.round(Date.now() - started) / 1000;
   log(formatEvent('config', 'running'));
   const parsedConfig = parseConfig(env);
-  if ('problems' in parsedConfig) {
-    const error = `invalid config (nothing was run):\n${parsedConfig.problems.map((p) => `  - ${p}`).join('\n')}`;
+  const problems = 'problems' in parsedConfig ? parsedConfig.problems : columnHintProblems(columns);
+  if (problems.length > 0 || 'problems' in parsedConfig) {
+    const error = `invalid config (nothing was run):\n${problems.map((p) => `  - ${p}`).join('\n')}`;
     log(formatEvent('config', 'failed', { error: oneLine(error) }));
     log(formatEvent('@flight', 'failed', { exit: 2 }));
     return {
@@ -3476,7 +3921,7 @@ export async function runFlight({
     };
   }
   const config = parsedConfig.config;
-  const plan = planFor(config);
+  const plan = planFor(config, columns);
   const redact = redactor(secretsOf(config)); // and every credential a request of the run carries
   const meter = progressMeter(terminal);
   const effects = new Map<string, string | number | undefined>(); // a failed line repeats its step's effect
@@ -3556,7 +4001,7 @@ export async function runFlight({
         foreign: owned.foreign,
         dir: workDir,
         batchRows: config.BATCH_ROWS,
-        maxNesting: config.MAX_TABLE_NESTING,
+        maxNesting: plan.maxNesting,
         onFile: (table, path) => loader!.add(table, path),
       },
       (writer = new ParquetWriter()),
@@ -3566,7 +4011,12 @@ export async function runFlight({
       get state() {
         return resourceState(state, plan); // created on first use: a source that keeps none adds no entry
       },
-      incremental: (cursorPath, options) => makeIncremental(ctx.state, cursorPath, options),
+      incremental: (cursorPath, options) => {
+        // dlt hints the cursor column `incremental` in the stored schema
+        const cursor = normalizeKey(cursorPath);
+        plan.hints.set(cursor, { ...plan.hints.get(cursor), incremental: true });
+        return makeIncremental(ctx.state, cursorPath, options);
+      },
       getJson: async (url, what, options) => (await http.get(url, what, options)).body,
       pages: (url, what, options) => pagesOf(http, url, what, options),
       secret: (name) => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runFlight } from '../flight.ts';
+import { runFlight, type ColumnHint } from '../flight.ts';
 import {
   dbFile,
   expectedRow,
@@ -24,11 +24,11 @@ import {
 } from './support.ts';
 
 /** Run with `bad` on top of a valid test env; assert a config error that touched nothing. Returns the message. */
-async function expectConfigError(t: TestContext, bad: Env): Promise<string> {
+async function expectConfigError(t: TestContext, bad: Env, columns?: Record<string, ColumnHint>): Promise<string> {
   const dir = await tempDir(t);
   const gh = await startFakeGitHub(t);
   const dataDir = join(dir, 'data');
-  const summary = await runFlight({ env: testEnv(dataDir, gh, bad) });
+  const summary = await runFlight({ env: testEnv(dataDir, gh, bad), ...(columns ? { columns } : {}) });
   assert.equal(summary.status, 'failed');
   assert.equal(summary.exitCode, 2);
   assert.equal(summary.loadId, null);
@@ -51,6 +51,7 @@ const IDENTIFIER_KEYS = [
   'TABLE_NAME',
   'RUN_LEDGER_TABLE',
   'PRIMARY_KEY',
+  'MERGE_KEY',
 ] as const;
 const BAD_IDENTIFIERS = [
   'x"; DROP TABLE y; --',
@@ -88,6 +89,12 @@ describe('other config errors', () => {
       assertNames(error, 'GITHUB_REPOS', badEntry);
     });
   }
+
+  test('a column hint of a type the port has no column for, or with another key, is a config error', async (t) => {
+    const columns = { price: { data_type: 'decimal' }, id: { nullable: 'no' }, x: { precision: 3 } };
+    const error = await expectConfigError(t, {}, columns as unknown as Record<string, ColumnHint>);
+    for (const name of ['"price"', 'decimal', '"id"', '"x"', 'precision']) assert.ok(mentions(error, name), error);
+  });
 
   test('WRITE_DISPOSITION outside merge|append|replace is a config error', async (t) => {
     const error = await expectConfigError(t, { WRITE_DISPOSITION: 'upsert' });

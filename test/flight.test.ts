@@ -416,7 +416,8 @@ describe('schema and types', () => {
       { name: 'f', type: 'DOUBLE' },
       { name: 'i', type: 'BIGINT' },
       { name: 'id', type: 'BIGINT' },
-      { name: 'mixed', type: 'DOUBLE' },
+      { name: 'mixed', type: 'BIGINT' },
+      { name: 'mixed__v_double', type: 'DOUBLE' }, // the first value types the column, as in dlt
       { name: 's', type: 'VARCHAR' },
       { name: 'ts', type: 'TIMESTAMP WITH TIME ZONE' },
     ]);
@@ -425,14 +426,25 @@ describe('schema and types', () => {
         id: 1n,
         i: 42n,
         f: 1.25,
-        mixed: 1,
+        mixed: 1n,
+        mixed__v_double: null,
         b: true,
         s: 'hello',
         ts: new Date('2025-11-24T18:02:11Z'),
         big: 9007199254740991n,
       },
-      { id: 2n, i: null, f: null, mixed: 2.5, b: null, s: null, ts: null, big: -1n },
-      { id: 3n, i: -7n, f: 0.5, mixed: 3, b: false, s: '', ts: new Date('2025-11-24T18:02:11.250Z'), big: 0n },
+      { id: 2n, i: null, f: null, mixed: null, mixed__v_double: 2.5, b: null, s: null, ts: null, big: -1n },
+      {
+        id: 3n,
+        i: -7n,
+        f: 0.5,
+        mixed: 3n,
+        mixed__v_double: null,
+        b: false,
+        s: '',
+        ts: new Date('2025-11-24T18:02:11.250Z'),
+        big: 0n,
+      },
     ]);
   });
 

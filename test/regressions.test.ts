@@ -11,7 +11,7 @@ const quiet = () => {};
 const run = (dir: string, source: Source, env: Record<string, string> = {}) =>
   runFlight({ env: { LOCAL_DATA_DIR: join(dir, 'data'), PRIMARY_KEY: 'id', ...env }, source, log: quiet });
 
-test('a string arriving in a JSON column is stored as a JSON string, and the run succeeds', async (t) => {
+test('a value in a JSON column: JSON text is parsed into it, others go to variants (as dlt)', async (t) => {
   const dir = await tempDir(t);
   const env = { MAX_TABLE_NESTING: '0', WRITE_DISPOSITION: 'append' };
   assert.equal((await run(dir, () => [{ id: 1, payload: { a: [1, 2] } }], env)).status, 'succeeded');
@@ -20,18 +20,21 @@ test('a string arriving in a JSON column is stored as a JSON string, and the run
     () => [
       { id: 2, payload: 'n/a' },
       { id: 3, payload: 5 },
+      { id: 4, payload: '{"b": "c"}' },
     ],
     env,
   );
   assert.equal(second.status, 'succeeded', second.error);
   const rows = await query(
     dbFile(join(dir, 'data')),
-    'SELECT id, payload::VARCHAR AS payload FROM flights_demo_dlt.github_repo_stats ORDER BY id',
+    `SELECT id, payload::VARCHAR AS payload, payload__v_text, payload__v_bigint
+     FROM flights_demo_dlt.github_repo_stats ORDER BY id`,
   );
   assert.deepEqual(rows, [
-    { id: 1n, payload: '{"a":[1,2]}' },
-    { id: 2n, payload: '"n/a"' },
-    { id: 3n, payload: '5' },
+    { id: 1n, payload: '{"a":[1,2]}', payload__v_text: null, payload__v_bigint: null },
+    { id: 2n, payload: null, payload__v_text: 'n/a', payload__v_bigint: null },
+    { id: 3n, payload: null, payload__v_text: null, payload__v_bigint: 5n },
+    { id: 4n, payload: '{"b":"c"}', payload__v_text: null, payload__v_bigint: null },
   ]);
 });
 

@@ -58,7 +58,7 @@ describe('_dlt_version', () => {
     }
     assert.equal(schema.tables.t__tags!.parent, 't');
     assert.equal(schema.tables.t!.write_disposition, 'merge');
-    assert.equal(schema.tables.t!['x-merge-strategy'], 'delete-insert');
+    assert.equal(schema.tables.t!['x-merge-strategy'], undefined, 'as dlt: only a strategy given is recorded');
     assert.deepEqual(schema.tables.t!.columns.id, {
       name: 'id',
       data_type: 'bigint',

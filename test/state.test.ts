@@ -162,7 +162,7 @@ describe('pipeline state: storage', () => {
     const rows = await stateRows(dir);
     assert.equal(rows.length, 1);
     const row = rows[0]!;
-    assert.equal(row.version, 0n, 'the first version is 0, as in dlt');
+    assert.equal(row.version, 1n, "the first stored version is 1, as dlt's (test/fixtures/dlt-parity/55_*)");
     assert.equal(row.engine_version, 4n);
     assert.equal(row.pipeline_name, 'my_pipeline', 'PIPELINE_NAME snake_cased');
     assert.equal(row._dlt_load_id, summary.loadId);
@@ -184,7 +184,7 @@ describe('pipeline state: storage', () => {
     assert.deepEqual([...Buffer.from(text, 'base64').subarray(0, 2)], [0x78, 0xda]);
     const doc = decode(text);
     assert.equal(doc._state_engine_version, 4);
-    assert.equal(doc._state_version, 0);
+    assert.equal(doc._state_version, 1);
     assert.equal(doc._version_hash, row.version_hash);
     assert.equal(doc.pipeline_name, 'my_pipeline');
     assert.equal(doc.dataset_name, DATASET);
@@ -276,9 +276,9 @@ describe('pipeline state: versions', () => {
     assert.deepEqual(
       rows.map((r) => [r.version, r._dlt_load_id]),
       [
-        [0n, r1.loadId],
-        [1n, r4.loadId],
-        [2n, r5.loadId],
+        [1n, r1.loadId],
+        [2n, r4.loadId],
+        [3n, r5.loadId],
       ],
     );
     for (const r of rows) {
@@ -327,8 +327,8 @@ describe('pipeline state: versions', () => {
     assert.deepEqual(
       (await stateRows(dir)).map((r) => [r.version, r._dlt_load_id]),
       [
-        [0n, r1.loadId],
-        [1n, r3.loadId],
+        [1n, r1.loadId],
+        [2n, r3.loadId],
       ],
     );
     assert.deepEqual(resource(await storedState(dir, 'failing'), 'failing', 'items'), { counter: 11 });
@@ -365,7 +365,7 @@ describe('pipeline state: versions', () => {
     assert.deepEqual(seen, [{}, { counter: 1 }, { counter: 1 }]);
     assert.deepEqual(
       (await stateRows(dir)).map((r) => [r.version, r._dlt_load_id]),
-      [[0n, r1.loadId]],
+      [[1n, r1.loadId]],
     );
     assert.deepEqual(withoutDlt(await tableRows(dir)), [
       { id: 1n, v: 5n },
@@ -436,9 +436,9 @@ describe('pipeline state: scope and read-back', () => {
     assert.deepEqual(
       (await stateRows(dir)).map((r) => [r.pipeline_name, r.version]),
       [
-        ['alpha', 0n],
         ['alpha', 1n],
-        ['beta', 0n],
+        ['alpha', 2n],
+        ['beta', 1n],
       ],
     );
     const alpha = await storedState(dir, 'alpha');
@@ -477,7 +477,7 @@ describe('pipeline state: scope and read-back', () => {
     assert.deepEqual(resource(doc, 'multi', 'table_b'), { cursor: 'b1' }, 'keyed by the snake_cased table name');
     assert.deepEqual(
       (await stateRows(dir)).map((r) => r.version),
-      [0n, 1n, 2n],
+      [1n, 2n, 3n],
     );
   });
 
@@ -647,7 +647,7 @@ describe('incremental', () => {
     assert.equal(cursor.initial_value, EPOCH);
     assert.deepEqual(
       (await stateRows(dir)).map((r) => r.version),
-      [0n, 1n],
+      [1n, 2n],
     );
   });
 
