@@ -56,7 +56,7 @@ SECRET_NAME = re.compile(r"(?:^|_)(?:TOKEN|SECRET|PASSWORD|KEY)$", re.IGNORECASE
 SECRET_MIN_LENGTH = 4  # shorter values would mask ordinary words
 JWT = re.compile(r"eyJ[\w-]{8,}\.[\w-]+\.?[\w-]*")  # MotherDuck tokens are JWTs: mask one even when cut short
 # Config keys of flight.ts that are not secrets, though named like them (PRIMARY_KEY).
-PUBLIC_KEYS = frozenset(["DESTINATION","DESTINATION_DATABASE","DATASET_NAME","TABLE_NAME","WRITE_DISPOSITION","PRIMARY_KEY","MERGE_KEY","MERGE_STRATEGY","DELETE_COLUMN","PIPELINE_NAME","RUN_LEDGER_TABLE","LOCAL_DATA_DIR","DUCKDB_MEMORY_LIMIT","LOCK_TIMEOUT_S","GITHUB_REPOS","GITHUB_API_URL","GITHUB_CONCURRENCY","HTTP_TIMEOUT_S","HTTP_MAX_RETRIES","HTTP_MAX_WAIT_S","MAX_TABLE_NESTING","SCHEDULE_CRON","BATCH_ROWS"])
+PUBLIC_KEYS = frozenset(["DESTINATION","DESTINATION_DATABASE","DATASET_NAME","TABLE_NAME","WRITE_DISPOSITION","PRIMARY_KEY","MERGE_KEY","MERGE_STRATEGY","DELETE_COLUMN","PIPELINE_NAME","RUN_LEDGER_TABLE","LOCAL_DATA_DIR","DUCKDB_MEMORY_LIMIT","LOCK_TIMEOUT_S","GITHUB_REPOS","GITHUB_RESOURCES","GITHUB_API_URL","GITHUB_CONCURRENCY","HTTP_TIMEOUT_S","HTTP_MAX_RETRIES","HTTP_MAX_WAIT_S","MAX_TABLE_NESTING","SCHEDULE_CRON","BATCH_ROWS"])
 
 
 class LauncherError(Exception):
@@ -694,18 +694,34 @@ FILES = {
     "flight.ts": r'''/**
  * flight.ts: MotherDuck's "dlt ingest Flight", ported to Node/TypeScript.
  *
- * One scheduled run pulls rows from an API (the demo: GitHub repository stats), writes them as
+ * One scheduled run pulls rows from an API (the demo: GitHub repository stats and issues), writes them as
  * Parquet loader files and loads them into MotherDuck (when MOTHERDUCK_TOKEN is set) or into a
  * local DuckDB file, doing what dlt does for the Python Flight: names normalized, schema inferred
  * and evolved, nested data split into child tables, merge / append / replace, one transaction per
  * load, dlt's metadata tables, and a run ledger row for every run, failed runs included.
  *
- *   npx tsx flight.ts            one run, configured by environment variables
- *   npx tsx flight.ts status     the last runs from the ledger and the tables' row counts
- *   npx tsx flight.ts --help     every config key with its default
+ *   node flight.ts               one run, configured by environment variables (Node 20: npx tsx flight.ts)
+ *   node flight.ts status        the last runs from the ledger and the tables' row counts
+ *   node flight.ts --help        every config key with its default
  *
- * Replace `githubRepoRows` with your own source, or call `runFlight({ env, source })`.
- * The run chart below is read by MotherDuck's Flight Explainer; each step prints `@flight-run` lines.
+ * Replace the demo source `github` with your own (a function of rows, or resources), or call
+ * `runFlight({ env, source })`. The run chart below is read by MotherDuck's Flight Explainer; each
+ * step prints `@flight-run` lines. What a user edits comes first, the engine after:
+ *
+ *   Knobs            the config schema: every key, its default and its help
+ *   Output           progress lines, errors, redaction
+ *   Source           resources and the GitHub demo (repository stats, issues): replace this
+ *   HTTP and REST    the client sources call: retries, rate limits, pages, auth
+ *   Normalize        dlt's names, flattening, types and conversion
+ *   Write Parquet    column buffers and loader files
+ *   Extract          rows into a load package; schema contracts
+ *   Destination      MotherDuck or the local file
+ *   Stored schema    _dlt_version: what the pipeline owns
+ *   Load             one transaction; dispositions and merge strategies
+ *   State            _dlt_pipeline_state and incremental cursors
+ *   Ledger           one row per run
+ *   Run              runFlight: the story of a run
+ *   Main             the CLI, status and the scheduler
  */
 /*
 @flight
@@ -724,9 +740,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { DuckDBConnection, DuckDBInstance, listValue, type DuckDBValue } from '@duckdb/node-api';
+import { DuckDBConnection, DuckDBInstance, type DuckDBValue } from '@duckdb/node-api';
 import * as arrow from 'apache-arrow';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { Agent, request } from 'undici';
 import { z } from 'zod';
 
 // ─── Knobs ───────────────────────────
@@ -860,6 +876,11 @@ export const ConfigSchema = z.object({
     list(z.string().regex(REPO, 'is not owner/name'), 'repo'),
     'duckdb/duckdb,motherduckdb/motherduck-docs,dlt-hub/dlt',
     'Demo source: comma-separated owner/name repositories to fetch.',
+  ),
+  GITHUB_RESOURCES: knob(
+    list(z.string().regex(/^(repo_stats|issues)$/, 'is not repo_stats or issues'), 'resource'),
+    'repo_stats',
+    "Demo source: what to load, comma-separated: repo_stats (one row per repository, into TABLE_NAME as configured) and issues (each repository's issues and pull requests into github_issues, merged on id, incremental on updated_at).",
   ),
   GITHUB_API_URL: knob(
     z
@@ -1047,35 +1068,57 @@ export interface Plan {
   maxNestingSet: boolean;
   /** dlt's column hints of the table (its `columns=`), in their order: the run's, the delete marker, the cursor. */
   hints: ColumnHints;
+  /** What may change in the table's schema, and what happens to a row that would change it (dlt's contract). */
+  contract: Required<SchemaContract>;
   /** dlt's schema name: the normalized pipeline name; keys the state and `_dlt_loads` rows. */
   schemaName: string;
   ledger: string;
 }
+/**
+ * dlt's schema contract, per resource: for new tables, new columns and new data types (a variant column),
+ * `evolve` (the default: the schema grows), `freeze` (the run fails naming what would change, and nothing
+ * does), `discard_row` (the row is dropped and counted) or `discard_value` (the value is dropped and counted).
+ */
+export type ContractMode = 'evolve' | 'freeze' | 'discard_row' | 'discard_value';
+export interface SchemaContract {
+  tables?: ContractMode;
+  columns?: ContractMode;
+  data_type?: ContractMode;
+}
+const CONTRACT_MODES = new Set(['evolve', 'freeze', 'discard_row', 'discard_value']);
+const EVOLVE: Required<SchemaContract> = { tables: 'evolve', columns: 'evolve', data_type: 'evolve' };
+const contractOf = (c: ContractMode | SchemaContract | undefined): Required<SchemaContract> =>
+  typeof c === 'string' ? { tables: c, columns: c, data_type: c } : { ...EVOLVE, ...c };
 /**
  * A column hint, as dlt's `columns=` of a resource takes it: the column's type (it is created with it, before
  * any data, and values are converted into it) and whether it may be null (`nullable: false` makes it NOT NULL
  * and a row without a value fails the run). dlt's `data_type: json` keeps an object or a list whole, as JSON.
  */
 export interface ColumnHint {
-  data_type?: 'text' | 'bigint' | 'double' | 'bool' | 'timestamp' | 'date' | 'json';
+  data_type?: 'text' | 'bigint' | 'double' | 'bool' | 'timestamp' | 'date' | 'json' | 'decimal';
   nullable?: boolean;
+  /** With `decimal`: DECIMAL(precision, scale) (default 38, 9 as dlt's); a value it can't hold exactly is a variant. */
+  precision?: number;
+  scale?: number;
 }
 /** Hints by normalized column name, in their order; DELETE_COLUMN and ctx.incremental add their flags. */
 export type ColumnHints = Map<string, ColumnHint & { hard_delete?: true; incremental?: true }>;
-const HINT_TYPES = new Set(['text', 'bigint', 'double', 'bool', 'timestamp', 'date', 'json']);
+const HINT_TYPES = new Set(['text', 'bigint', 'double', 'bool', 'timestamp', 'date', 'json', 'decimal']);
 
 /** What is wrong with the hints given to runFlight: config errors, like a bad key. */
 export function columnHintProblems(columns: Record<string, ColumnHint>): string[] {
   return Object.entries(columns).flatMap(([key, hint]) => {
-    const wrong = (entry: [string, unknown]) =>
-      entry[0] === 'data_type'
-        ? !HINT_TYPES.has(entry[1] as string)
-        : entry[0] !== 'nullable' || typeof entry[1] !== 'boolean';
+    const wrong = ([k, v]: [string, unknown]) =>
+      k === 'data_type'
+        ? !HINT_TYPES.has(v as string)
+        : k === 'precision' || k === 'scale'
+          ? !(Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 38) || hint.data_type !== 'decimal'
+          : k !== 'nullable' || typeof v !== 'boolean';
     return isRecord(hint) && !Object.entries(hint).some(wrong)
       ? []
       : [
           `column hint ${JSON.stringify(key)}: ${JSON.stringify(hint)} is not one (data_type one of ` +
-            `${[...HINT_TYPES].join(', ')}, and/or nullable true or false)`,
+            `${[...HINT_TYPES].join(', ')}; precision and scale 0-38 with decimal; and/or nullable true or false)`,
         ];
   });
 }
@@ -1110,9 +1153,74 @@ export function planFor(config: Config, columns: Record<string, ColumnHint> = {}
     maxNesting: config.MAX_TABLE_NESTING ?? 1000,
     maxNestingSet: config.MAX_TABLE_NESTING !== undefined,
     hints: columnHintsOf(columns, config.DELETE_COLUMN ? normalizeKey(config.DELETE_COLUMN) : null),
+    contract: EVOLVE,
     schemaName: snakeCase(config.PIPELINE_NAME),
     ledger: config.RUN_LEDGER_TABLE,
   };
+}
+
+/** How a resource's table loads: its options over the run's destination (`table`: a table it routes rows to). */
+function planOf(base: Plan, r: Resource, table?: string): Plan {
+  if (r.options === 'config') return table === undefined ? base : { ...base, table: normalizeKey(table) };
+  const o = r.options;
+  const columns = (v: string | string[] | undefined) => (v === undefined ? [] : [v].flat().map(normalizeKey));
+  const deleteColumn = o.deleteColumn ? normalizeKey(o.deleteColumn) : null;
+  return {
+    ...base,
+    table: normalizeKey(table ?? r.name),
+    resource: r.name,
+    primaryKey: columns(o.primaryKey),
+    mergeKey: columns(o.mergeKey),
+    disposition: o.writeDisposition ?? 'append',
+    mergeStrategy: o.mergeStrategy ?? 'delete-insert',
+    strategySet: o.mergeStrategy !== undefined,
+    deleteColumn,
+    maxNesting: o.maxNesting ?? 1000,
+    maxNestingSet: o.maxNesting !== undefined,
+    hints: columnHintsOf(o.columns ?? {}, deleteColumn),
+    contract: contractOf(o.contract),
+  };
+}
+
+/** What is wrong with a source's resources, told like config errors (exit 2) before anything runs. */
+function resourceProblems(resources: Resource[], base: Plan): string[] {
+  const problems: string[] = [];
+  const seen = new Map<string, string>();
+  for (const r of resources) {
+    const at = `resource ${JSON.stringify(r.name)}`;
+    if (r.options === 'config') continue; // checked as the config it comes from
+    const o = r.options;
+    const table = normalizeKey(r.name);
+    if (!r.name.trim() || table.startsWith('_dlt'))
+      problems.push(`${at}: a resource needs a name that is not a dlt table name (_dlt...)`);
+    if (seen.has(table))
+      problems.push(`${at}: loads into table "${table}" as resource ${JSON.stringify(seen.get(table))} does`);
+    seen.set(table, r.name);
+    if (base.dataset === 'main' && table === base.ledger.toLowerCase())
+      problems.push(`${at}: would load into the run ledger`);
+    if (r.parent && !resources.includes(r.parent))
+      problems.push(`${at}: its parent ${JSON.stringify(r.parent.name)} is not one of the source's resources`);
+    const merge = o.writeDisposition === 'merge';
+    for (const key of ['mergeStrategy', 'deleteColumn', 'mergeKey'] as const)
+      if (o[key] !== undefined && !merge) problems.push(`${at}: ${key} needs writeDisposition 'merge'`);
+    const keys = (v?: string | string[]) => (v === undefined ? [] : [v].flat());
+    for (const name of [...keys(o.primaryKey), ...keys(o.mergeKey), ...keys(o.deleteColumn)])
+      if (!IDENTIFIER.test(name))
+        problems.push(
+          `${at}: column ${JSON.stringify(name)} ${'must be a letter or _ followed by letters, digits or _'}`,
+        );
+    if (merge && o.mergeStrategy !== 'scd2' && !keys(o.primaryKey).length && !keys(o.mergeKey).length)
+      problems.push(`${at}: writeDisposition 'merge' needs a primaryKey (or a mergeKey)`);
+    if (o.mergeStrategy === 'upsert' && (!keys(o.primaryKey).length || keys(o.mergeKey).length))
+      problems.push(`${at}: mergeStrategy 'upsert' matches on a primaryKey only`);
+    if (o.maxNesting !== undefined && !(Number.isInteger(o.maxNesting) && o.maxNesting >= 0 && o.maxNesting <= 1000))
+      problems.push(`${at}: maxNesting must be a whole number from 0 to 1000`);
+    const contract = typeof o.contract === 'string' ? [o.contract] : Object.values(o.contract ?? {});
+    if (o.contract !== undefined && !contract.every((m) => CONTRACT_MODES.has(m)))
+      problems.push(`${at}: contract ${JSON.stringify(o.contract)} is not one (${[...CONTRACT_MODES].join(', ')})`);
+    problems.push(...columnHintProblems(o.columns ?? {}).map((p) => `${at}: ${p}`));
+  }
+  return problems;
 }
 
 // ─── Output ──────────────────────────
@@ -1168,9 +1276,11 @@ const oneLine = (text: string) => text.replace(/\s*\n\s*/g, ' | ').slice(0, 2000
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 // ─── Source: replace this with your own ─────────────────
-// A source is a function of a context that returns rows: plain objects, any shape. Nested objects
-// flatten into parent__child columns, lists become child tables. Yield as you fetch: rows are
-// streamed to Parquet, never all held in memory.
+// A source is a function of a context that returns rows: plain objects, any shape, loaded into the
+// table the config names (TABLE_NAME, WRITE_DISPOSITION, PRIMARY_KEY, ...). Or several resources, each
+// its own table with its own disposition, keys, column hints and schema contract, all loaded in one
+// transaction (dlt's source of resources). Nested objects flatten into parent__child columns, lists
+// become child tables. Yield as you fetch: rows are streamed to Parquet, never all held in memory.
 
 export type Row = Record<string, unknown>;
 export interface SourceContext {
@@ -1191,8 +1301,62 @@ export interface SourceContext {
   /** Report fetch progress: one `@flight-run extract running done=.. total=..` line. */
   progress(done: number, total?: number, effect?: string): void;
 }
-export type Rows = Iterable<Row> | AsyncIterable<Row>;
-export type Source = (ctx: SourceContext) => Rows | Promise<Rows>;
+/** What a source yields: rows, or pages of rows (a list is a page, as dlt takes it). */
+export type Rows = Iterable<Row | Row[]> | AsyncIterable<Row | Row[]>;
+export type SourceFunction = (ctx: SourceContext) => Rows | Promise<Rows>;
+/** A function for the configured table, resources, or resources made from the config (as the demo's). */
+export type Source = SourceFunction | Resource[] | { resources(config: Config): Resource[] };
+
+/** One table's rows and how they load, as dlt's resource. `options: 'config'`: as the env config says. */
+export interface Resource {
+  name: string;
+  options: ResourceOptions | 'config';
+  rows?: SourceFunction;
+  /** A transformer's: called with each row of `parent`, its rows load into this resource's table. */
+  parent?: Resource;
+  each?: (item: Row, ctx: SourceContext) => Rows | Promise<Rows>;
+}
+export interface ResourceOptions {
+  /** `append` (the default, as dlt's), `replace` or `merge`. */
+  writeDisposition?: 'append' | 'replace' | 'merge';
+  primaryKey?: string | string[];
+  mergeKey?: string | string[];
+  mergeStrategy?: 'delete-insert' | 'upsert' | 'scd2';
+  deleteColumn?: string;
+  /** dlt's max_table_nesting (default 1000). */
+  maxNesting?: number;
+  /** Column hints by column: `{ price: { data_type: 'decimal', precision: 10, scale: 2, nullable: false } }`. */
+  columns?: Record<string, ColumnHint>;
+  /** `evolve` (default), `freeze`, `discard_row` or `discard_value`, for all or per tables / columns / data_type. */
+  contract?: ContractMode | SchemaContract;
+  /** The table of each row, from the data (dlt's dynamic table name); default the resource's name. */
+  table?: (row: Row) => string;
+  /** A transformer's parent rows worked on at once (default 4); its rows still load in the parent rows' order. */
+  concurrency?: number;
+}
+/** A resource: its rows load into the table `name` (normalized as dlt does). */
+export const resource = (name: string, rows: SourceFunction, options: ResourceOptions = {}): Resource => ({
+  name,
+  rows,
+  options,
+});
+/** A transformer: `each` runs for every row of `parent` (for each repository, its issues). */
+export const transformer = (
+  name: string,
+  parent: Resource,
+  each: (item: Row, ctx: SourceContext) => Rows | Promise<Rows>,
+  options: ResourceOptions = {},
+): Resource => ({ name, parent, each, options });
+/** A source function's rows as the table the env config describes (TABLE_NAME, WRITE_DISPOSITION, ...). */
+export const configured = (rows: SourceFunction): Resource => ({ name: '', rows, options: 'config' });
+
+/** The demo: repository stats into TABLE_NAME as configured; with GITHUB_RESOURCES=...,issues also issues. */
+export const github = {
+  resources: (config: Config): Resource[] => [
+    ...(config.GITHUB_RESOURCES.includes('repo_stats') ? [configured(githubRepoRows)] : []),
+    ...(config.GITHUB_RESOURCES.includes('issues') ? [githubIssues] : []),
+  ],
+};
 
 /** GitHub's media type and API version, and the token when there is one (sent to the API's origin only). */
 const gitHubRequest = (config: Config): RequestOptions => ({
@@ -1236,6 +1400,63 @@ export async function* githubRepoRows(ctx: SourceContext): AsyncGenerator<Row> {
     };
   }
 }
+
+const GitHubIssue = z.object({
+  id: z.number(),
+  number: z.number(),
+  title: z.string(),
+  state: z.string(),
+  user: z.object({ login: z.string() }).nullable(),
+  labels: z.array(z.object({ name: z.string(), color: z.string().optional() })),
+  comments: z.number(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  closed_at: z.string().nullable(),
+  pull_request: z.object({}).passthrough().optional(),
+});
+
+/**
+ * The demo's second resource (GITHUB_RESOURCES=repo_stats,issues): each repository's issues and pull
+ * requests, merged on `id`, labels as a child table. Incremental on `updated_at`, per repository: a run
+ * asks GitHub only for what changed since the last one (`since=`), and drops what it already loaded.
+ */
+export const githubIssues = resource(
+  'github_issues',
+  async function* (ctx) {
+    const base = ctx.config.GITHUB_API_URL.replace(/\/+$/, '');
+    for (const repo of ctx.config.GITHUB_REPOS) {
+      const what = `GitHub issues of ${repo}`;
+      const updated = ctx.incremental<string>('updated_at', { key: repo, primaryKey: ['id'] });
+      const pages = ctx.pages(`${base}/repos/${repo}/issues`, what, {
+        ...gitHubRequest(ctx.config),
+        params: { state: 'all', sort: 'updated', direction: 'asc', per_page: 100, since: updated.startValue },
+        paginator: { type: 'link_header' },
+      });
+      for await (const page of pages)
+        for (const item of page) {
+          const parsed = GitHubIssue.safeParse(item);
+          if (!parsed.success) throw new FlightError(`${what}: unexpected response shape (${parsed.error.message})`);
+          const issue = parsed.data;
+          if (!updated.accept(issue)) continue;
+          yield {
+            id: issue.id,
+            repo,
+            number: issue.number,
+            title: issue.title,
+            state: issue.state,
+            is_pull_request: issue.pull_request !== undefined,
+            author: issue.user?.login ?? null,
+            comments: issue.comments,
+            created_at: issue.created_at,
+            updated_at: issue.updated_at,
+            closed_at: issue.closed_at,
+            labels: issue.labels.map(({ name, color }) => ({ name, color })),
+          };
+        }
+    }
+  },
+  { writeDisposition: 'merge', primaryKey: 'id' },
+);
 
 /**
  * Runs `fn` over items with at most `limit` in flight, yielding results in the items' order. A
@@ -1708,6 +1929,12 @@ export interface ColumnInfo {
   narrow?: Narrow;
   /** ...and its SQL type, which staging tables take too (so a value is never cast through a wider type). */
   sql?: string;
+}
+/** A column a hint declares: a decimal's precision and scale make its SQL type and what fits it. */
+function hintedColumn(type: DataType, hint: ColumnHint): ColumnInfo {
+  if (type !== 'decimal') return newColumn(type);
+  const [precision, scale] = [hint.precision ?? 38, hint.scale ?? 9]; // dlt's default DECIMAL on DuckDB
+  return { ...newColumn('decimal'), sql: `DECIMAL(${precision},${scale})`, narrow: decimalFits(precision, scale) };
 }
 /** A column this run adds. */
 const newColumn = (type: DataType, variant = false): ColumnInfo => ({
@@ -2242,6 +2469,13 @@ class ColumnBuffer {
     for (let r = this.filled; r < upTo; r++) this.offsets[r + 1] = this.end;
   }
 
+  /** Forgets row `row`, the last one written (the schema contract dropped it). */
+  undo(row: number) {
+    this.valid[row >> 3]! &= ~(1 << (row & 7));
+    if (this.physical === 'bool') this.u32[row >> 5]! &= ~(1 << (row & 31));
+    if (this.physical === 'utf8' && this.filled > row) [this.end, this.filled] = [this.offsets[row]!, row];
+  }
+
   toArrow(rows: number): arrow.Data {
     const nullBitmap = this.valid.subarray(0, Math.ceil(rows / 8));
     switch (this.physical) {
@@ -2503,6 +2737,10 @@ class TableBuffer {
   capacity = 1024;
   files: string[] = [];
   total = 0;
+  /** Rows begun, discarded ones too: what a claim is counted against. */
+  serial = 0;
+  /** What its root table's disposition asks of the rows. */
+  rules!: ReturnType<typeof rowRules>;
   /** Merge: for each child row, the arrival number of its root row (duplicates of a key may share ids). */
   rootSeqs: Float64Array | null = null;
   /** `_dlt_id`s the data brought, by row of the batch (other root ids are made from the row number). */
@@ -2536,14 +2774,26 @@ class TableBuffer {
 
   /** Each leaf of a row is visited once, so a second value for one name in one row is a collision. */
   claim(slot: Slot, key: string, sourceRow: number): void {
-    if (slot.lastRow === this.total)
+    if (slot.lastRow === this.serial)
       throw new FlightError(
         `source row ${sourceRow}: keys ${JSON.stringify(slot.lastKey)} and ${JSON.stringify(key)} both land in column ` +
           `"${slot.name}" of table "${this.schema.name}" (their names normalize to it, or one is a variant of the ` +
           `other's column); rename one in the source`,
       );
-    slot.lastRow = this.total;
+    slot.lastRow = this.serial;
     slot.lastKey = key;
+  }
+
+  /** Forgets the row being written (the schema contract dropped it): its values, and the columns it created. */
+  undoRow(created: Slot[]): void {
+    for (const slot of this.active) slot.col!.undo(this.row);
+    for (const slot of created) {
+      this.schema.columns.delete(slot.name);
+      slot.info = undefined;
+      if (slot.col) this.active.splice(this.active.indexOf(slot), 1);
+      slot.col = undefined;
+    }
+    this.serial++;
   }
 
   column(slot: Slot, type: DataType): ColumnBuffer {
@@ -2559,8 +2809,6 @@ interface ExtractOptions {
   loadId: string;
   dir: string;
   batchRows: number;
-  /** dlt's max_table_nesting: levels of objects and lists flattened before the rest is kept as JSON. */
-  maxNesting: number;
   /** Tables in the dataset the pipeline doesn't own: a child table by one of these names fails the run. */
   foreign: Set<string>;
   /** Called with each loader file as soon as it is written. */
@@ -2600,12 +2848,48 @@ const RESERVED = new Set([
 ]);
 const BATCH_MAX_BYTES = 256 * 1024 * 1024;
 
+/** Where a resource's rows go: its table's plan, or (`route`) the plan of the table each row names. */
+export interface Target {
+  plan: Plan;
+  route?: (row: Row) => Plan;
+}
+/** A root table's plan with what the extractor asks of its rows. */
+interface Prepared {
+  plan: Plan;
+  rules: ReturnType<typeof rowRules>;
+  /** Columns every root row must bring, and how to name them: merge keys, columns hinted not nullable. */
+  required: [string, string][];
+}
+function prepare(plan: Plan): Prepared {
+  const rules = rowRules(plan);
+  const keys = (list: string[] | null, key: string, what: string) =>
+    (list ?? []).map((c): [string, string] => [c, `${what} column "${c}" (${key}=${list!.join(',')})`]);
+  const required = [
+    ...keys(rules.primaryKey, 'PRIMARY_KEY', 'primary key'),
+    ...keys(rules.mergeKey, 'MERGE_KEY', 'merge key'),
+    ...[...plan.hints]
+      .filter(([name, h]) => h.nullable === false && !rules.primaryKey?.includes(name))
+      .map(([c]): [string, string] => [c, `column "${c}", which its hint makes not nullable`]),
+  ];
+  return { plan, rules, required };
+}
+
+/** Thrown where the schema contract drops the row being added; caught where the row began. */
+const DISCARD_ROW = Symbol('the schema contract drops this row');
+
 /** Streams rows into table buffers, writing a Parquet file whenever a buffer fills. */
 export class Extractor {
   private buffers = new Map<string, TableBuffer>();
-  private readonly rules: ReturnType<typeof rowRules>;
-  private readonly root: string;
+  /** The root table of the row being added, and its rules (a run may load several root tables). */
+  private current!: Prepared;
+  private readonly prepared = new Map<Plan, Prepared>();
   private rootIds = new RowIds();
+  /** Rows and values the schema contract dropped, by table. */
+  readonly discarded = new Map<string, { rows: number; values: number }>();
+  /** Tables this run creates: a contract's rules on columns and data types don't apply to a new table's. */
+  private newTables = new Set<string>();
+  /** Columns the row being written created: forgotten if the contract drops the row. */
+  private newColumns: Slot[] = [];
   private childIds = new RowIds();
   private sourceRow = 0;
   private rootSeq = 0;
@@ -2613,65 +2897,94 @@ export class Extractor {
   private givenId = '';
   /** Lists met while flattening, waiting for their row's id: a stack, each row's above its parent's. */
   private lists: { parent: TableBuffer; path: string; items: unknown[]; depth: number }[] = [];
-  private readonly hints: ColumnHints;
-  /** Columns every root row must bring, and how to name them: merge keys, columns hinted not nullable. */
-  private readonly required: [string, string][];
   private writes: Promise<void>[] = [];
   readonly schema: Schema;
   readonly opts: ExtractOptions;
   private readonly writer: ParquetWriter;
-  constructor(plan: Plan, schema: Schema, opts: ExtractOptions, writer: ParquetWriter) {
+  constructor(schema: Schema, opts: ExtractOptions, writer: ParquetWriter) {
     [this.schema, this.opts, this.writer] = [schema, opts, writer];
-    this.rules = rowRules(plan);
-    this.root = plan.table;
-    this.hints = plan.hints;
-    const keys = (list: string[] | null, key: string, what: string) =>
-      (list ?? []).map((c): [string, string] => [c, `${what} column "${c}" (${key}=${list!.join(',')})`]);
-    this.required = [
-      ...keys(this.rules.primaryKey, 'PRIMARY_KEY', 'primary key'),
-      ...keys(this.rules.mergeKey, 'MERGE_KEY', 'merge key'),
-      ...[...plan.hints]
-        .filter(([name, h]) => h.nullable === false && !this.rules.primaryKey?.includes(name))
-        .map(([c]): [string, string] => [c, `column "${c}", which its hint makes not nullable`]),
-    ];
   }
 
   /**
-   * One item the source yielded. As in dlt, a list is a page of items, an item that is not an object is the row
-   * `{value: item}`, and null is skipped.
+   * One item the source yielded, into `target`'s table. As in dlt, a list is a page of items, an item that is
+   * not an object is the row `{value: item}`, and null is skipped.
    */
-  add(item: unknown): void {
-    if (Array.isArray(item)) for (const one of item) this.addRow(one);
-    else this.addRow(item);
+  add(item: unknown, target: Target): void {
+    if (Array.isArray(item)) for (const one of item) this.addRow(one, target);
+    else this.addRow(item, target);
   }
 
-  private addRow(item: unknown): void {
+  /** The root tables that got rows, with their plans. */
+  get roots(): Plan[] {
+    return [...this.prepared.values()].filter((p) => this.buffers.has(p.plan.table)).map((p) => p.plan);
+  }
+
+  private addRow(item: unknown, target: Target): void {
     this.sourceRow++;
     if (item === null || item === undefined) return;
     const row = isRecord(item) ? item : { value: item };
-    const buf = this.table(this.root, null);
-    this.rootSeq = buf.total;
-    this.givenId = '';
+    const plan = target.route ? target.route(row) : target.plan;
+    if (this.current?.plan !== plan) {
+      let prepared = this.prepared.get(plan);
+      if (!prepared) this.prepared.set(plan, (prepared = prepare(plan)));
+      this.current = prepared;
+    }
     const lists = this.lists.length;
-    this.walk(buf, row, '', this.opts.maxNesting);
-    if (buf.total === 0)
-      for (const name of ['_dlt_load_id', '_dlt_id'])
-        if (!buf.schema.columns.has(name)) buf.schema.columns.set(name, newColumn('text'));
-    // dlt keeps an id the row brings (`_dlt_id`, in any case), except where the id is the version (scd2)
-    const id = this.givenId && this.rules.ids !== 'content' ? this.givenId : this.rootId(row);
-    if (this.rules.ids !== 'random') this.put(buf, buf.slot('_dlt_id'), '_dlt_id', id);
-    else if (id) buf.givenIds.set(buf.row, id);
-    for (const [column, what] of this.required) this.requireValue(buf, column, what);
+    this.newColumns.length = 0;
+    let buf: TableBuffer | undefined;
+    let id: string;
+    try {
+      buf = this.table(plan.table, null);
+      this.rootSeq = buf.total;
+      this.givenId = '';
+      this.walk(buf, row, '', plan.maxNesting);
+      if (buf.total === 0)
+        for (const name of ['_dlt_load_id', '_dlt_id'])
+          if (!buf.schema.columns.has(name)) buf.schema.columns.set(name, newColumn('text'));
+      // dlt keeps an id the row brings (`_dlt_id`, in any case), except where the id is the version (scd2)
+      id = this.givenId && this.current.rules.ids !== 'content' ? this.givenId : this.rootId(row);
+      if (this.current.rules.ids !== 'random') this.put(buf, buf.slot('_dlt_id'), '_dlt_id', id);
+      else if (id) buf.givenIds.set(buf.row, id);
+      for (const [column, what] of this.current.required) this.requireValue(buf, column, what);
+    } catch (e) {
+      if (e !== DISCARD_ROW) throw e;
+      buf?.undoRow(this.newColumns);
+      this.lists.length = lists;
+      return;
+    }
     this.endRow(buf);
     this.walkLists(lists, id, id);
   }
 
+  /**
+   * What the schema contract says of a change: true to go on, false to drop the value (counted); a dropped
+   * row throws DISCARD_ROW to where the row began, a frozen schema fails the run.
+   */
+  private allowed(kind: keyof SchemaContract, table: string, change: string): boolean {
+    const mode = this.current.plan.contract[kind];
+    if (mode === 'evolve') return true;
+    if (mode === 'freeze')
+      throw new FlightError(
+        `source row ${this.sourceRow}: schema contract: ${change} (resource ${JSON.stringify(this.current.plan.resource)} ` +
+          `has ${kind}=freeze); nothing was loaded`,
+      );
+    let count = this.discarded.get(table);
+    if (!count) this.discarded.set(table, (count = { rows: 0, values: 0 }));
+    if (mode === 'discard_value' && kind !== 'tables') return (count.values++, false);
+    count.rows++;
+    throw DISCARD_ROW;
+  }
+  /** Whether the contract's columns and data_type rules apply: not to a table this run creates, nor dlt's columns. */
+  private contracted(buf: TableBuffer, column: string): boolean {
+    return !this.newTables.has(buf.schema.name) && !column.startsWith('_dlt');
+  }
+
   /** The root row's id: a hash of its key (upsert) or of its content (scd2); '' when made from the row number. */
   private rootId(row: Row): string {
-    if (this.rules.ids === 'random') return '';
-    if (this.rules.ids === 'content')
+    if (this.current.rules.ids === 'random') return '';
+    if (this.current.rules.ids === 'content')
       return digest128(sortedJson(Object.fromEntries(Object.entries(row).filter(([k]) => !k.startsWith('_dlt')))), 10);
-    const key = this.rules.primaryKey!.map((column) => [column, valueAtPath(row, column) ?? null]);
+    const key = this.current.rules.primaryKey!.map((column) => [column, valueAtPath(row, column) ?? null]);
     return digest128(sortedJson(Object.fromEntries(key)), 10);
   }
 
@@ -2698,14 +3011,19 @@ export class Extractor {
       let schema = this.schema.get(name);
       if (!schema && this.opts.foreign.has(name))
         throw new FlightError(
-          `the rows have a list that loads into table "${name}", which exists in the dataset but is not one of ` +
-            `this pipeline's tables (its stored schema, _dlt_version, doesn't list it): rename or drop that table, ` +
-            `or load into another TABLE_NAME`,
+          `the rows ${parent ? 'have a list that loads' : 'go'} into table "${name}", which exists in the dataset ` +
+            `but is not one of this pipeline's tables (its stored schema, _dlt_version, doesn't list it): rename ` +
+            `or drop that table, or load into another table`,
         );
-      if (!schema) this.schema.set(name, (schema = { name, parent, columns: new Map() }));
+      if (!schema) {
+        this.allowed('tables', name, `table "${name}" is new`);
+        this.schema.set(name, (schema = { name, parent, columns: new Map() }));
+        this.newTables.add(name);
+      }
       if (parent === null) this.declareColumns(schema.columns);
       this.buffers.set(name, (buf = new TableBuffer(schema, this.buffers.size)));
-      if (parent !== null && this.rules.rootIds) buf.rootSeqs = new Float64Array(buf.capacity);
+      buf.rules = this.current.rules;
+      if (parent !== null && buf.rules.rootIds) buf.rootSeqs = new Float64Array(buf.capacity);
     }
     return buf;
   }
@@ -2715,9 +3033,9 @@ export class Extractor {
    * columns (set at load, not in the files). A hint without a type waits in the stored schema for data.
    */
   private declareColumns(columns: Map<string, ColumnInfo>): void {
-    for (const [name, hint] of this.hints)
-      if (hint.data_type && !columns.has(name)) columns.set(name, newColumn(hint.data_type));
-    if (this.rules.validity)
+    for (const [name, hint] of this.current.plan.hints)
+      if (hint.data_type && !columns.has(name)) columns.set(name, hintedColumn(hint.data_type, hint));
+    if (this.current.rules.validity)
       for (const name of VALIDITY) if (!columns.has(name)) columns.set(name, newColumn('timestamp'));
   }
 
@@ -2771,18 +3089,36 @@ export class Extractor {
     rootId: string,
     depth: number,
   ): void {
-    const child = this.table(`${parent.schema.name}__${path}`, parent.schema.name);
+    const name = `${parent.schema.name}__${path}`;
+    let child: TableBuffer;
+    try {
+      child = this.table(name, parent.schema.name);
+    } catch (e) {
+      if (e !== DISCARD_ROW) throw e;
+      this.discarded.get(name)!.rows += items.length - 1; // a new table the contract refuses: all its rows
+      return;
+    }
     if (!rootId) parentId = rootId = this.rootIds.id(this.rootSeq); // the root row's id, made now that a child needs it
     items.forEach((item, idx) => {
       // with hashed root ids, a child's id follows from its parent's, as dlt makes it
       const id =
-        this.rules.ids === 'random' ? this.childIds.id() : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
+        this.current.rules.ids === 'random'
+          ? this.childIds.id()
+          : digest128(`${parentId}_${child.schema.name}_${idx}`, 10);
       const lists = this.lists.length;
-      if (isRecord(item)) this.walk(child, item, '', depth);
-      else if (Array.isArray(item))
-        this.walk(child, { list: item }, '', depth - 1); // dlt's row for a list in a list
-      else this.put(child, child.slot('value'), 'value', item);
-      if (this.rules.rootIds) this.put(child, child.slot('_dlt_root_id'), '_dlt_root_id', rootId);
+      const created = this.newColumns.length;
+      try {
+        if (isRecord(item)) this.walk(child, item, '', depth);
+        else if (Array.isArray(item))
+          this.walk(child, { list: item }, '', depth - 1); // dlt's row for a list in a list
+        else this.put(child, child.slot('value'), 'value', item);
+      } catch (e) {
+        if (e !== DISCARD_ROW) throw e;
+        child.undoRow(this.newColumns.splice(created));
+        this.lists.length = lists;
+        return;
+      }
+      if (this.current.rules.rootIds) this.put(child, child.slot('_dlt_root_id'), '_dlt_root_id', rootId);
       this.put(child, child.slot('_dlt_parent_id'), '_dlt_parent_id', parentId);
       this.put(child, child.slot('_dlt_list_idx'), '_dlt_list_idx', idx);
       this.put(child, child.slot('_dlt_id'), '_dlt_id', id);
@@ -2801,7 +3137,12 @@ export class Extractor {
     let t = typeof v === 'string' && info?.type === 'text' ? 'text' : typeOf(v); // any string fits text: no need to parse it
     if (t === null) return; // nulls are the default; a column that only ever sees nulls is never created
     buf.claim(slot, key, this.sourceRow);
-    if (!info) buf.schema.columns.set(slot.name, (slot.info = info = newColumn(t)));
+    if (!info) {
+      const change = `column "${slot.name}" of table "${buf.schema.name}" is new`;
+      if (this.contracted(buf, slot.name) && !this.allowed('columns', buf.schema.name, change)) return;
+      buf.schema.columns.set(slot.name, (slot.info = info = newColumn(t)));
+      this.newColumns.push(slot);
+    }
     let target = slot;
     if (info.type !== t || info.narrow) {
       if (t === 'text' && typeof v !== 'string') v = String(v); // a BigInt beyond DECIMAL, an invalid Date: as text
@@ -2811,8 +3152,14 @@ export class Extractor {
         target = buf.slot(`${slot.name}__v_${from}`);
         buf.claim(target, key, this.sourceRow); // a source key named like the variant must not write it too
         const column = info;
+        const change = `column "${slot.name}" of table "${buf.schema.name}" would get a variant of type ${from}`;
+        if (!target.info && this.contracted(buf, slot.name) && !this.allowed('data_type', buf.schema.name, change))
+          return;
         info = target.info ?? newColumn(t, true);
-        if (!target.info) buf.schema.columns.set(target.name, (target.info = info));
+        if (!target.info) {
+          buf.schema.columns.set(target.name, (target.info = info));
+          this.newColumns.push(target);
+        }
         value = convert(info, from, v);
         if (value === NO)
           throw new FlightError(
@@ -2830,12 +3177,12 @@ export class Extractor {
 
   private requireValue(buf: TableBuffer, column: string, what: string): void {
     const slot = buf.slots.get(column);
-    if (!slot?.col || slot.lastRow !== buf.total || !(slot.col.valid[buf.row >> 3]! & (1 << (buf.row & 7))))
+    if (!slot?.col || slot.lastRow !== buf.serial || !(slot.col.valid[buf.row >> 3]! & (1 << (buf.row & 7))))
       throw new FlightError(
         `source row ${this.sourceRow} has no value for ${what}` +
           (buf.schema.columns.has(`${column}__v_text`) ? ' of its type' : '') +
           '; dlt makes it NOT NULL: fix the source' +
-          (this.rules.primaryKey ? ', or use WRITE_DISPOSITION=append' : ''),
+          (this.current.rules.primaryKey ? ', or use WRITE_DISPOSITION=append' : ''),
       );
   }
 
@@ -2843,6 +3190,7 @@ export class Extractor {
     if (buf.rootSeqs) buf.rootSeqs[buf.row] = this.rootSeq;
     buf.row++;
     buf.total++;
+    buf.serial++;
     if (buf.row >= this.opts.batchRows || buf.bytes >= BATCH_MAX_BYTES) this.flush(buf);
     else if (buf.row >= buf.capacity) {
       buf.capacity = Math.min(buf.capacity * 4, this.opts.batchRows);
@@ -2857,10 +3205,11 @@ export class Extractor {
       `t${String(buf.index).padStart(3, '0')}.${String(buf.files.length).padStart(6, '0')}.parquet`,
     );
     const columns = buf.active.map((slot): [string, arrow.Data] => [slot.name, slot.col!.toArrow(buf.row)]);
-    if (buf.schema.parent === null && this.rules.ids === 'random')
+    const rules = buf.rules; // a flush may come while another root table's row is being added
+    if (buf.schema.parent === null && rules.ids === 'random')
       columns.push(['_dlt_id', this.rootIds.column(buf.total - buf.row, buf.row, buf.givenIds)]);
     buf.givenIds.clear();
-    if (buf.schema.parent === null && this.rules.sequence)
+    if (buf.schema.parent === null && rules.sequence)
       columns.push(['_dlt_seq', int64Column(buf.row, (i) => buf.total - buf.row + i)]);
     else if (buf.rootSeqs) columns.push(['_dlt_root_seq', int64Column(buf.row, (i) => buf.rootSeqs![i]!)]);
     const constants: [string, string][] = buf.schema.parent === null ? [['_dlt_load_id', this.opts.loadId]] : [];
@@ -3126,12 +3475,13 @@ const orNoTable = (e: unknown) => (/does not exist/i.test(errorText(e)) ? [] : P
 /** The pipeline's tables as this run starts: the stored schema's, with their columns as they stand. */
 interface Owned {
   stored: DltSchema | null;
-  /** The configured table and its child tables (what this run may touch). */
+  /** The pipeline's tables and the run's root tables (adopted when they stand there unowned). */
   schema: Schema;
   /** Tables in the dataset the pipeline doesn't own: this run must not create any of them. */
   foreign: Set<string>;
 }
-async function readOwnedSchema(dest: Destination, plan: Plan): Promise<Owned> {
+async function readOwnedSchema(dest: Destination, plan: Plan, plans: Plan[]): Promise<Owned> {
+  const roots = new Set(plans.map((p) => p.table));
   const stored = await readStoredSchema(dest, plan);
   const physical = new Map<string, Map<string, string>>();
   const found = await dest.rows(
@@ -3145,14 +3495,10 @@ async function readOwnedSchema(dest: Destination, plan: Plan): Promise<Owned> {
   }
   const tables: Record<string, Pick<DltTable, 'parent' | 'columns'>> = stored
     ? stored.tables
-    : await adoptLegacyTables(dest, plan, physical);
-  const inChain = (name: string): boolean => {
-    for (let t: string | undefined = name, hops = 0; t !== undefined && hops < 1000; t = tables[t]?.parent, hops++)
-      if (t === plan.table) return true;
-    return false;
-  };
+    : await adoptLegacyTables(dest, plan, plans, physical);
   const schema: Schema = new Map();
-  for (const name of [plan.table, ...Object.keys(tables).filter((t) => t !== plan.table && inChain(t))]) {
+  const owned = Object.keys(tables).filter((t) => !t.startsWith('_dlt') && !roots.has(t));
+  for (const name of [...roots, ...owned]) {
     const columns = new Map<string, ColumnInfo>();
     for (const c of Object.values(tables[name]?.columns ?? {})) {
       if (c.data_type === undefined) continue; // a hint waiting for data: no column yet
@@ -3163,9 +3509,9 @@ async function readOwnedSchema(dest: Destination, plan: Plan): Promise<Owned> {
       // as they stand: the destination's type decides
       columns.set(column, { ...columns.get(column), ...fromSqlType(sql), stored: true });
     if (columns.size > 0)
-      schema.set(name, { name, parent: name === plan.table ? null : tables[name]!.parent!, columns });
+      schema.set(name, { name, parent: roots.has(name) ? null : (tables[name]!.parent ?? null), columns });
   }
-  const foreign = new Set([...physical.keys()].filter((t) => !(t in tables) && t !== plan.table));
+  const foreign = new Set([...physical.keys()].filter((t) => !(t in tables) && !roots.has(t)));
   return { stored, schema, foreign };
 }
 const DATA_TYPES = new Set(Object.keys(SQL_TYPES));
@@ -3175,15 +3521,21 @@ const DATA_TYPES = new Set(Object.keys(SQL_TYPES));
  * recognised by their rows, each of whose `_dlt_parent_id` must be a row of the parent (an empty table
  * by its dlt columns), never by the name alone.
  */
-async function adoptLegacyTables(dest: Destination, plan: Plan, physical: Map<string, Map<string, string>>) {
+async function adoptLegacyTables(
+  dest: Destination,
+  plan: Plan,
+  plans: Plan[],
+  physical: Map<string, Map<string, string>>,
+) {
   const tables: Record<string, Pick<DltTable, 'parent' | 'columns'>> = {};
   const loaded = await dest
     .rows(`SELECT 1 FROM ${dest.table('_dlt_loads')} WHERE schema_name = $name LIMIT 1`, { name: plan.schemaName })
     .catch(orNoTable);
-  if (loaded.length === 0 || !physical.has(plan.table)) return tables;
-  tables[plan.table] = { columns: {} };
+  const roots = plans.map((p) => p.table).filter((t) => physical.has(t));
+  if (loaded.length === 0 || roots.length === 0) return tables;
+  for (const root of roots) tables[root] = { columns: {} };
   const candidates = [...physical.keys()]
-    .filter((t) => t.startsWith(`${plan.table}__`))
+    .filter((t) => roots.some((root) => t.startsWith(`${root}__`)))
     .sort((a, b) => a.length - b.length);
   for (const name of candidates) {
     const parent = Object.keys(tables)
@@ -3200,10 +3552,9 @@ async function adoptLegacyTables(dest: Destination, plan: Plan, physical: Map<st
 }
 
 /** The stored schema with this run's tables and columns in it; the same object when nothing changed. */
-function evolveStoredSchema(previous: DltSchema | null, schema: Schema, plan: Plan): DltSchema {
-  const next: DltSchema = structuredClone(previous ?? newDltSchema(plan.schemaName));
-  const rules = rowRules(plan);
-  for (const t of schema.values()) {
+function evolveStoredSchema(previous: DltSchema | null, loaded: Map<TableSchema, Plan>, name: string): DltSchema {
+  const next: DltSchema = structuredClone(previous ?? newDltSchema(name));
+  for (const [t, plan] of loaded) {
     const root = t.parent === null;
     const entry = (next.tables[t.name] ??= root ? { columns: {} } : { name: t.name, columns: {}, parent: t.parent! });
     const normalizer = (entry['x-normalizer'] ?? {}) as Record<string, unknown>;
@@ -3218,11 +3569,11 @@ function evolveStoredSchema(previous: DltSchema | null, schema: Schema, plan: Pl
     entry.columns = storedColumns(entry.columns, t, root ? plan.hints : new Map());
     for (const [name, info] of t.columns)
       if (entry.columns[name]) Object.assign(entry.columns[name], columnHints(name, root, info, plan));
+    const json = next.normalizers as { json: { config?: { propagation?: { tables?: Record<string, object> } } } };
+    if (root && rowRules(plan).rootIds)
+      (((json.json.config ??= {}).propagation ??= {}).tables ??= {})[plan.table] = { _dlt_id: '_dlt_root_id' };
   }
   next.tables._dlt_pipeline_state ??= DLT_TABLES._dlt_pipeline_state;
-  const json = next.normalizers as { json: { config?: { propagation?: { tables?: Record<string, object> } } } };
-  if (rules.rootIds)
-    (((json.json.config ??= {}).propagation ??= {}).tables ??= {})[plan.table] = { _dlt_id: '_dlt_root_id' };
   const hash = schemaVersionHash(next);
   if (previous && hash === previous.version_hash) return previous;
   if (previous) next.previous_hashes = [previous.version_hash, ...(previous.previous_hashes ?? [])].slice(0, 10);
@@ -3319,13 +3670,14 @@ export class Loader {
   /** The staging table of each table of the run (replace, merge). */
   private stages = new Map<string, string>();
 
-  private readonly disposition: Plan['disposition'];
   private readonly dest: Destination;
   private readonly plan: Plan;
   private readonly stored: DltSchema | null;
-  constructor(dest: Destination, plan: Plan, owned: Owned) {
-    [this.dest, this.plan, this.stored] = [dest, plan, owned.stored];
-    this.disposition = plan.disposition;
+  private readonly schema: Schema;
+  /** The plan of each root table of the run (a routed table's joins when its first row comes). */
+  readonly plans: Map<string, Plan>;
+  constructor(dest: Destination, base: Plan, plans: Map<string, Plan>, owned: Owned) {
+    [this.dest, this.plan, this.plans, this.stored, this.schema] = [dest, base, plans, owned.stored, owned.schema];
     for (const t of owned.schema.values()) {
       const standing = [...t.columns].filter(([, c]) => c.stored).map(([n, c]): [string, ColumnType] => [n, c.type]);
       if (standing.length > 0) this.known.set(dest.table(t.name), new Map(standing));
@@ -3353,35 +3705,51 @@ export class Loader {
     if (this.pending > 1) await this.queue;
   }
 
-  /** Applies the disposition, records the load and commits. */
+  /** The root table a table belongs to, through its parents. */
+  private rootOf(name: string): string {
+    for (let t = this.schema.get(name), hops = 0; t && hops < 1000; t = this.schema.get(t.parent ?? ''), hops++)
+      if (t.parent === null) return t.name;
+    return name;
+  }
+  /** Where a table comes in the run: by its root's place among the plans, roots first. */
+  private order(name: string): number {
+    const root = this.rootOf(name);
+    return [...this.plans.keys()].indexOf(root) * 2 + (root === name ? 0 : 1);
+  }
+  private planOf(table: TableSchema): Plan {
+    return this.plans.get(this.rootOf(table.name)) ?? this.plan;
+  }
+
+  /** Applies each root table's disposition to it and its child tables, records the load and commits. */
   async finish(pkg: LoadPackage, beforeCommit: (counts: Map<string, number>) => Promise<void>): Promise<void> {
     await this.queue;
-    const tables = [...pkg.schema.values()];
-    for (const table of tables) await this.evolve(this.dest.table(table.name), table);
-    if (this.disposition === 'replace') {
-      for (const table of tables) await this.dest.run(`DELETE FROM ${this.dest.table(table.name)}`); // child tables too, as dlt
-      for (const [name, stage] of this.stages)
-        this.counts.set(
-          name,
-          await this.dest.run(`INSERT INTO ${this.dest.table(name)} BY NAME SELECT * FROM ${stage}`),
-        );
-    }
-    if (this.disposition === 'merge' && this.stages.has(this.plan.table)) {
-      await stageRoot(
-        this.dest,
-        this.plan,
-        this.stages,
-        this.plan.mergeStrategy === 'scd2' ? ['_dlt_id'] : this.plan.primaryKey,
-      );
-      await MERGE[this.plan.mergeStrategy](this.dest, pkg, this.plan, {
-        tables,
-        stages: this.stages,
-        counts: this.counts,
-      });
-      await this.dest.run(`DROP TABLE ${STAGE}`);
+    const loaded = new Map<TableSchema, Plan>(); // the run's tables: the roots it loads and their child tables
+    for (const table of pkg.schema.values())
+      if (this.plans.has(this.rootOf(table.name))) loaded.set(table, this.planOf(table));
+    for (const table of loaded.keys()) await this.evolve(this.dest.table(table.name), table);
+    for (const plan of this.plans.values()) {
+      const tables = [...loaded].filter(([, p]) => p === plan).map(([t]) => t);
+      const stages = new Map([...this.stages].filter(([name]) => tables.some((t) => t.name === name)));
+      if (plan.disposition === 'replace') {
+        for (const table of tables) await this.dest.run(`DELETE FROM ${this.dest.table(table.name)}`); // child tables too, as dlt
+        for (const [name, stage] of stages)
+          this.counts.set(
+            name,
+            await this.dest.run(`INSERT INTO ${this.dest.table(name)} BY NAME SELECT * FROM ${stage}`),
+          );
+      }
+      if (plan.disposition === 'merge' && stages.has(plan.table)) {
+        await stageRoot(this.dest, plan, stages, plan.mergeStrategy === 'scd2' ? ['_dlt_id'] : plan.primaryKey);
+        await MERGE[plan.mergeStrategy](this.dest, pkg, plan, { tables, stages, counts: this.counts });
+        await this.dest.run(`DROP TABLE ${STAGE}`);
+      }
     }
     for (const stage of this.stages.values()) await this.dest.run(`DROP TABLE ${stage}`);
-    const schema = evolveStoredSchema(this.stored, pkg.schema, this.plan);
+    // counts told in the resources' order, each root table before its child tables
+    const counts = [...this.counts].sort(([a], [b]) => this.order(a) - this.order(b));
+    this.counts.clear();
+    for (const [table, n] of counts) this.counts.set(table, n);
+    const schema = evolveStoredSchema(this.stored, loaded, this.plan.schemaName);
     await saveStoredSchema(this.dest, schema, this.stored);
     await recordLoad(this.dest, pkg, schema);
     await beforeCommit(this.counts);
@@ -3398,15 +3766,16 @@ export class Loader {
     if (this.closed) return; // queued before the run failed: the working folder goes with the run
     try {
       const root = table.parent === null;
+      const plan = this.planOf(table);
       let stage = this.stages.get(table.name);
-      if (!stage && this.disposition !== 'append')
+      if (!stage && plan.disposition !== 'append')
         this.stages.set(table.name, (stage = `temp.main._flight_stage_${this.stages.size}`));
-      const merge = this.disposition === 'merge';
+      const merge = plan.disposition === 'merge';
       const hidden: [string, DataType][] = !merge
         ? []
         : root
           ? [['_dlt_seq', 'bigint']]
-          : this.plan.mergeStrategy !== 'scd2'
+          : plan.mergeStrategy !== 'scd2'
             ? [['_dlt_root_seq', 'bigint']]
             : [];
       await this.evolve(stage ?? this.dest.table(table.name), table, hidden, stage ? VALIDITY : []);
@@ -3442,8 +3811,9 @@ export class Loader {
     const sqlType = (name: string, type: DataType) => table.columns.get(name)?.sql ?? SQL_TYPES[type];
     if (!known) {
       if (wanted.length === 0) return;
+      const plan = this.planOf(table);
       const notNull = (name: string) =>
-        !temp && notNullable(name, table.parent === null, table.columns.get(name)!, this.plan) ? ' NOT NULL' : '';
+        !temp && notNullable(name, table.parent === null, table.columns.get(name)!, plan) ? ' NOT NULL' : '';
       const defs = wanted.map(([n, t]) => `${q(n)} ${sqlType(n, t)}${notNull(n)}`);
       await this.dest.run(`CREATE ${temp ? 'TEMP ' : ''}TABLE ${target} (${defs.join(', ')})`);
       this.known.set(target, new Map(wanted));
@@ -3729,6 +4099,8 @@ export interface IncrementalOptions<T extends Cursor> {
   initialValue?: T;
   /** Columns that identify a row for the boundary check; default: the whole row. */
   primaryKey?: string[];
+  /** A cursor of its own per key (a transformer's parent id, say): kept in the state under the key. */
+  key?: string | number;
 }
 export interface Incremental<T extends Cursor> {
   /** The cursor value this run starts from (last run's maximum, or initialValue): ask the API for rows after it. */
@@ -3824,6 +4196,7 @@ const LEDGER_COLUMNS = {
   error: 'VARCHAR',
   duration_s: 'DOUBLE',
   destination: 'VARCHAR',
+  table_counts: 'VARCHAR',
 } as const;
 export type LedgerEntry = { [K in keyof typeof LEDGER_COLUMNS]: string | number | null };
 const ledgerName = (plan: Plan) => `${q(plan.database)}.main.${q(plan.ledger)}`;
@@ -3870,6 +4243,8 @@ export interface RunSummary {
   databasePath?: string;
   durationS: number;
   error?: string;
+  /** Rows and values the schema contract dropped, by table. */
+  discarded?: Record<string, { rows: number; values: number }>;
 }
 
 /** A run its caller cancelled (main: on SIGTERM / SIGINT) fails with this. */
@@ -3893,7 +4268,7 @@ const newLoadId = () => ((performance.timeOrigin + performance.now()) / 1000).to
 /** One run: config, destination, extract, load, ledger. Resolves to a summary; never exits. */
 export async function runFlight({
   env,
-  source = githubRepoRows,
+  source = github,
   columns = {},
   log = (line) => console.log(line),
   terminal = process.stderr.isTTY ? process.stderr : null,
@@ -3903,8 +4278,13 @@ export async function runFlight({
   const seconds = () => Math.round(Date.now() - started) / 1000;
   log(formatEvent('config', 'running'));
   const parsedConfig = parseConfig(env);
-  const problems = 'problems' in parsedConfig ? parsedConfig.problems : columnHintProblems(columns);
-  if (problems.length > 0 || 'problems' in parsedConfig) {
+  const config = 'config' in parsedConfig ? parsedConfig.config : undefined;
+  const base = config && planFor(config, columns);
+  const resources = config && resourcesOf(source, config);
+  const problems = !config
+    ? (parsedConfig as { problems: string[] }).problems
+    : [...columnHintProblems(columns), ...resourceProblems(resources!, base!)];
+  if (!config || !base || !resources || problems.length > 0) {
     const error = `invalid config (nothing was run):\n${problems.map((p) => `  - ${p}`).join('\n')}`;
     log(formatEvent('config', 'failed', { error: oneLine(error) }));
     log(formatEvent('@flight', 'failed', { exit: 2 }));
@@ -3920,8 +4300,7 @@ export async function runFlight({
       error,
     };
   }
-  const config = parsedConfig.config;
-  const plan = planFor(config, columns);
+  const { plans, targets } = runPlans(resources, base);
   const redact = redactor(secretsOf(config)); // and every credential a request of the run carries
   const meter = progressMeter(terminal);
   const effects = new Map<string, string | number | undefined>(); // a failed line repeats its step's effect
@@ -3934,7 +4313,9 @@ export async function runFlight({
         : {};
     log(redact(formatEvent(step, status, { ...context, ...fields })));
   };
-  const target = `${plan.database}.${plan.dataset}.${plan.table}`;
+  const where = `${base.database}.${base.dataset}`;
+  const rootNames = () => [...plans.keys()].join(',') || resources.map((r) => r.name).join(',');
+  const target = `${where}.${plans.size === 1 ? [...plans.keys()][0] : `{${rootNames()}}`}`;
   const loadId = newLoadId();
   const workDir = join(tmpdir(), 'flight-dlt-ingest', `${config.PIPELINE_NAME.slice(0, 64)}-${loadId}-${process.pid}`);
   const http = createHttpClient(config, redact, redact.add);
@@ -3944,25 +4325,27 @@ export async function runFlight({
     loadId,
     rowsLoaded: 0,
     tables: {},
-    destination: plan.destination,
+    destination: base.destination,
     target,
-    ...(plan.databasePath ? { databasePath: plan.databasePath } : {}),
+    ...(base.databasePath ? { databasePath: base.databasePath } : {}),
     durationS: 0,
   };
-  const ledgerEntry = (status: string, rows: number, loadSummary: string, error: string | null): LedgerEntry => ({
+  const ledgerEntry = (status: string, counts: Map<string, number>, loadSummary: string, error: string | null) => ({
     run_at: new Date(started).toISOString(),
     pipeline_name: config.PIPELINE_NAME,
-    destination_dataset: plan.dataset,
-    destination_table: plan.table,
+    destination_dataset: base.dataset,
+    destination_table: rootNames(),
     load_summary: loadSummary,
     status,
     load_id: loadId,
-    rows_loaded: rows,
+    rows_loaded: [...plans.keys()].reduce((n, t) => n + (counts.get(t) ?? 0), 0),
     error,
     duration_s: seconds(),
-    destination: plan.destination,
+    destination: base.destination,
+    table_counts: counts.size ? JSON.stringify(Object.fromEntries(counts)) : null,
   });
-  say('config', 'ok', { destination: plan.destination, table: target, disposition: config.WRITE_DISPOSITION });
+  const disposition = resources.length === 1 ? plans.values().next().value?.disposition : 'per resource';
+  say('config', 'ok', { destination: base.destination, table: target, disposition });
 
   let step: Step = 'destination';
   let dest: Destination | undefined;
@@ -3979,83 +4362,88 @@ export async function runFlight({
     if (signal?.aborted) throw cancelledError(signal.reason);
   };
   try {
-    say(step, 'running', { effect: plan.databasePath ? `file:${plan.databasePath}` : `md:${plan.database}` });
+    say(step, 'running', { effect: base.databasePath ? `file:${base.databasePath}` : `md:${base.database}` });
     prepareWorkDir(workDir);
-    dest = await openDestination(plan, config, false, signal);
+    dest = await openDestination(base, config, false, signal);
     cancelled();
-    await ensureLedger(dest, plan);
+    await ensureLedger(dest, base);
     say(step, 'ok');
 
     step = 'extract';
     say(step, 'running', { effect: `table:${target}` });
     await dest.run('BEGIN TRANSACTION'); // state and schema are read in the load's own transaction
-    const state = await loadState(dest, plan);
-    const owned = await readOwnedSchema(dest, plan);
-    loader = new Loader(dest, plan, owned);
+    const state = await loadState(dest, base);
+    const owned = await readOwnedSchema(dest, base, [...plans.values()]);
+    loader = new Loader(dest, base, plans, owned);
     await loader.begin();
     const extractor = new Extractor(
-      plan,
       owned.schema,
       {
         loadId,
         foreign: owned.foreign,
         dir: workDir,
         batchRows: config.BATCH_ROWS,
-        maxNesting: plan.maxNesting,
         onFile: (table, path) => loader!.add(table, path),
       },
       (writer = new ParquetWriter()),
     );
-    const ctx: SourceContext = {
-      config,
-      get state() {
-        return resourceState(state, plan); // created on first use: a source that keeps none adds no entry
-      },
-      incremental: (cursorPath, options) => {
-        // dlt hints the cursor column `incremental` in the stored schema
-        const cursor = normalizeKey(cursorPath);
-        plan.hints.set(cursor, { ...plan.hints.get(cursor), incremental: true });
-        return makeIncremental(ctx.state, cursorPath, options);
-      },
-      getJson: async (url, what, options) => (await http.get(url, what, options)).body,
-      pages: (url, what, options) => pagesOf(http, url, what, options),
-      secret: (name) => {
-        const value = secretFrom(env, name);
-        redact.add(value);
-        return value;
-      },
-      progress: (done, total, effect) => ended || say('extract', 'running', { done, total, effect }),
+    const contextOf = (r: Resource): SourceContext => {
+      const plan = targets.get(r)!.plan;
+      const cursors = new Map<string, Incremental<Cursor>>();
+      const ctx: SourceContext = {
+        config,
+        get state() {
+          return resourceState(state, plan); // created on first use: a source that keeps none adds no entry
+        },
+        incremental: <T extends Cursor>(cursorPath: string, options: IncrementalOptions<T> = {}) => {
+          // dlt hints the cursor column `incremental` in the stored schema
+          const cursor = normalizeKey(cursorPath);
+          plan.hints.set(cursor, { ...plan.hints.get(cursor), incremental: true });
+          // one cursor per path and key for the run, however often a source asks for it
+          const id = JSON.stringify([cursorPath, options.key ?? null]);
+          if (!cursors.has(id)) {
+            const state = options.key === undefined ? ctx.state : ((ctx.state[options.key] ??= {}) as Row);
+            cursors.set(id, makeIncremental(state, cursorPath, options));
+          }
+          return cursors.get(id) as Incremental<T>;
+        },
+        getJson: async (url, what, options) => (await http.get(url, what, options)).body,
+        pages: (url, what, options) => pagesOf(http, url, what, options),
+        secret: (name) => {
+          const value = secretFrom(env, name);
+          redact.add(value);
+          return value;
+        },
+        progress: (done, total, effect) => ended || say('extract', 'running', { done, total, effect }),
+      };
+      return ctx;
     };
-    await orCancelled(
-      sourceRows(source(ctx)).then((rows) => pump(rows, extractor, loader!, meter)),
-      signal,
-    );
+    await orCancelled(pump(resources, targets, contextOf, extractor, loader, meter), signal);
     const pkg = await extractor.finish();
-    const extracted = pkg.tables.get(plan.table)?.rows ?? 0;
+    const extracted = [...plans.keys()].reduce((n, t) => n + (pkg.tables.get(t)?.rows ?? 0), 0);
     say(step, 'ok', { rows: extracted, files: [...pkg.tables.values()].reduce((n, t) => n + t.files.length, 0) });
 
     step = 'load';
     say(step, 'running', { effect: `table:${target}` });
     await loader.finish(pkg, async (counts) => {
-      const rows = counts.get(plan.table) ?? 0;
       const perTable = [...counts].map(([t, n]) => `${t}=${n}`).join(', ') || 'no rows';
+      const how = disposition === 'per resource' ? 'loaded' : disposition;
+      const dropped = [...extractor.discarded].flatMap(([t, { rows, values }]) => [
+        ...(rows ? [`${t} ${rows} row${rows > 1 ? 's' : ''}`] : []),
+        ...(values ? [`${t} ${values} value${values > 1 ? 's' : ''}`] : []),
+      ]);
+      const discarded = dropped.length ? `; discarded by the schema contract: ${dropped.join(', ')}` : '';
       cancelled(); // the last moment a cancel can still undo the run
-      await saveState(dest!, plan, state, loadId);
-      await writeLedger(
-        dest!,
-        plan,
-        ledgerEntry(
-          'succeeded',
-          rows,
-          `${config.WRITE_DISPOSITION} into ${plan.database}.${plan.dataset}: ${perTable}`,
-          null,
-        ),
-      );
+      await saveState(dest!, base, state, loadId);
+      const loadSummary = `${how} into ${where}: ${perTable}${discarded}`;
+      await writeLedger(dest!, base, ledgerEntry('succeeded', counts, loadSummary, null));
+      summary.discarded = Object.fromEntries(extractor.discarded);
     });
     summary.tables = Object.fromEntries(loader.counts);
-    summary.rowsLoaded = loader.counts.get(plan.table) ?? 0;
-    say(step, 'ok', { rows: summary.rowsLoaded, effect: `table:${target}` });
-    say('ledger', 'ok', { effect: `table:${plan.database}.main.${plan.ledger}`, status: 'succeeded' });
+    summary.rowsLoaded = [...plans.keys()].reduce((n, t) => n + (loader!.counts.get(t) ?? 0), 0);
+    summary.target = `${where}.${plans.size === 1 ? [...plans.keys()][0] : `{${rootNames()}}`}`;
+    say(step, 'ok', { rows: summary.rowsLoaded, effect: `table:${summary.target}` });
+    say('ledger', 'ok', { effect: `table:${base.database}.main.${base.ledger}`, status: 'succeeded' });
     Object.assign(summary, { status: 'succeeded', exitCode: 0 });
   } catch (failure) {
     ended = true;
@@ -4069,8 +4457,8 @@ export async function runFlight({
     say(step, 'failed', { error: oneLine(summary.error) });
     if (dest) {
       try {
-        await writeLedger(dest, plan, ledgerEntry('failed', 0, `failed during ${step}`, summary.error));
-        say('ledger', 'ok', { effect: `table:${plan.database}.main.${plan.ledger}`, status: 'failed' });
+        await writeLedger(dest, base, ledgerEntry('failed', new Map(), `failed during ${step}`, summary.error));
+        say('ledger', 'ok', { effect: `table:${base.database}.main.${base.ledger}`, status: 'failed' });
       } catch (ledgerError) {
         summary.error += `\n(and the failed run could not be recorded in the ledger: ${redact(errorText(ledgerError))})`;
         say('ledger', 'failed', { error: oneLine(redact(errorText(ledgerError))) });
@@ -4095,6 +4483,58 @@ export async function runFlight({
   summary.durationS = seconds();
   say('@flight', summary.status === 'succeeded' ? 'ok' : 'failed', { exit: summary.exitCode });
   return summary;
+}
+
+/** A source as its resources: a function is the configured table's. */
+function resourcesOf(source: Source, config: Config): Resource[] {
+  if (typeof source === 'function') return [configured(source)];
+  return Array.isArray(source) ? source : source.resources(config);
+}
+
+/**
+ * The plan of each root table (a routed resource's tables join as their first rows come, each named as
+ * dlt names a table and checked like a configured one) and where each resource's rows go.
+ */
+function runPlans(resources: Resource[], base: Plan) {
+  const plans = new Map<string, Plan>();
+  const targets = new Map<Resource, Target>();
+  for (const r of resources) {
+    const plan = planOf(base, r);
+    const route = r.options !== 'config' ? r.options.table : undefined;
+    if (!route) {
+      plans.set(plan.table, plan);
+      targets.set(r, { plan });
+      continue;
+    }
+    const routed = new Map<string, Plan>();
+    targets.set(r, {
+      plan,
+      route: (row) => {
+        const name = String(route(row) ?? '');
+        let p = routed.get(name);
+        if (!p) {
+          p = planOf(base, r, name);
+          if (
+            !name.trim() ||
+            p.table.startsWith('_dlt') ||
+            (p.dataset === 'main' && p.table === p.ledger.toLowerCase())
+          )
+            throw new FlightError(
+              `resource ${JSON.stringify(r.name)} routes a row to table ${JSON.stringify(name)}, which can't be a table of the dataset (empty, a dlt table or the ledger)`,
+            );
+          const other = plans.get(p.table);
+          if (other && other.resource !== r.name)
+            throw new FlightError(
+              `resource ${JSON.stringify(r.name)} routes a row to table "${p.table}", which resource ${JSON.stringify(other.resource)} loads`,
+            );
+          routed.set(name, p);
+          plans.set(p.table, p);
+        }
+        return p;
+      },
+    });
+  }
+  return { plans, targets };
 }
 
 /** A live `step: rows, rows/s` line for a person at a terminal, drawn only once a step takes more than a moment. */
@@ -4125,29 +4565,53 @@ function progressMeter(terminal: { write(text: string): unknown } | null) {
 }
 
 /**
- * Feeds the source's rows to the extractor (a plain iterable without a promise per row). Every 1024
- * rows, and after each batch, the event loop gets a turn: written files and DuckDB's finished loads
- * are taken up and the next handed over, so Parquet writing and loading run while the next batch is
- * built; keepUp waits when either falls behind.
+ * Feeds the resources' rows to the extractor, one resource after another (a plain iterable without a
+ * promise per row). A transformer's rows follow its parent's as they come: `concurrency` parent rows are
+ * worked on at once, their rows loaded in the parent rows' order. Every 1024 rows, and after each batch,
+ * the event loop gets a turn: written files and DuckDB's finished loads are taken up and the next handed
+ * over, so Parquet writing and loading run while the next batch is built; keepUp waits when either falls
+ * behind.
  */
-async function pump(rows: Rows, extractor: Extractor, loader: Loader, counter: { rows: number }): Promise<void> {
+async function pump(
+  resources: Resource[],
+  targets: Map<Resource, Target>,
+  contextOf: (r: Resource) => SourceContext,
+  extractor: Extractor,
+  loader: Loader,
+  counter: { rows: number },
+): Promise<void> {
   const turn = async () => {
     await new Promise(setImmediate);
     await extractor.keepUp();
     await loader.keepUp();
   };
-  try {
-    if (Symbol.iterator in rows) {
+  const contexts = new Map(resources.map((r) => [r, contextOf(r)]));
+  const feed = async (r: Resource, rows: Rows): Promise<void> => {
+    const target = targets.get(r)!;
+    const kids = resources.filter((k) => k.parent === r);
+    if (kids.length === 0 && Symbol.iterator in rows) {
       for (const row of rows) {
-        extractor.add(row);
+        extractor.add(row, target);
         if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
       }
-    } else {
-      for await (const row of rows) {
-        extractor.add(row);
-        if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
-      }
+      return;
     }
+    const jobs: { kid: Resource; rows: Rows }[] = []; // the kids' calls, in their parent rows' order
+    const limit = Math.max(1, ...kids.map((k) => (k.options !== 'config' && k.options.concurrency) || 4));
+    for await (const row of rows) {
+      extractor.add(row, target);
+      if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
+      for (const item of Array.isArray(row) ? row : [row])
+        for (const kid of kids) {
+          if (item === null || item === undefined) continue;
+          while (jobs.length >= limit) await feed(jobs[0]!.kid, jobs.shift()!.rows);
+          jobs.push({ kid, rows: ahead(() => kid.each!(item as Row, contexts.get(kid)!)) });
+        }
+    }
+    while (jobs.length > 0) await feed(jobs[0]!.kid, jobs.shift()!.rows);
+  };
+  try {
+    for (const r of resources.filter((r) => !r.parent)) await feed(r, await sourceRows(r.rows!(contexts.get(r)!)));
   } catch (e) {
     if (!(e instanceof RangeError && /call stack/i.test(e.message))) throw e;
     throw new FlightError(
@@ -4155,6 +4619,36 @@ async function pump(rows: Rows, extractor: Extractor, loader: Loader, counter: {
         `flatten it in the source, or make it shallower`,
     );
   }
+}
+
+/** A transformer's call, running now: its rows gather until they are read (a failure is told then). */
+function ahead(call: () => Rows | Promise<Rows>): AsyncIterable<Row | Row[]> {
+  const got: (Row | Row[] | undefined)[] = [];
+  let [done, failure, wake] = [false, undefined as unknown, () => {}];
+  void (async () => {
+    try {
+      for await (const row of await sourceRows(call())) (got.push(row), wake());
+    } catch (e) {
+      failure = e ?? new Error('a transformer failed');
+    } finally {
+      done = true;
+      wake();
+    }
+  })();
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (let i = 0; ;) {
+        while (i < got.length) {
+          const row = got[i]!;
+          got[i++] = undefined; // read rows are not held
+          yield row;
+        }
+        if (failure) throw failure;
+        if (done) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+  };
 }
 
 /** What a source returned, checked: rows as an array, a generator or an async generator, or a Promise of them. */
@@ -4291,11 +4785,20 @@ async function showStatus(env: Env): Promise<number> {
     const runs = has.size
       ? await dest.rows(
           `SELECT run_at, ${pick('status')}, ${pick('rows_loaded')}, ${pick('duration_s', 'round(duration_s, 2)')},
-                  destination_table AS "table", ${pick('error', 'left(error, 120)')}
+                  destination_table AS "tables", ${pick('table_counts')}, ${pick('error', 'left(error, 120)')}
            FROM ${ledgerName(plan)} WHERE pipeline_name = $p ORDER BY run_at DESC LIMIT 10`,
           { p: parsed.config.PIPELINE_NAME },
         )
       : [];
+    for (const run of runs) {
+      // rows per table where the ledger has them: `orders=3, orders__lines=7`
+      const counts = run.table_counts ? (JSON.parse(String(run.table_counts)) as Record<string, number>) : null;
+      if (counts)
+        run.tables = Object.entries(counts)
+          .map(([t, n]) => `${t}=${n}`)
+          .join(', ');
+      delete run.table_counts;
+    }
     const tables = await dest.rows(
       `SELECT table_name FROM information_schema.tables WHERE table_catalog = $db AND table_schema = $ds ORDER BY table_name`,
       { db: plan.database, ds: plan.dataset },

@@ -91,9 +91,9 @@ describe('other config errors', () => {
   }
 
   test('a column hint of a type the port has no column for, or with another key, is a config error', async (t) => {
-    const columns = { price: { data_type: 'decimal' }, id: { nullable: 'no' }, x: { precision: 3 } };
+    const columns = { blob: { data_type: 'binary' }, id: { nullable: 'no' }, x: { precision: 3 } };
     const error = await expectConfigError(t, {}, columns as unknown as Record<string, ColumnHint>);
-    for (const name of ['"price"', 'decimal', '"id"', '"x"', 'precision']) assert.ok(mentions(error, name), error);
+    for (const name of ['"blob"', 'binary', '"id"', '"x"', 'precision']) assert.ok(mentions(error, name), error);
   });
 
   test('WRITE_DISPOSITION outside merge|append|replace is a config error', async (t) => {
