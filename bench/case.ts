@@ -8,7 +8,7 @@
  * closes it (the close checkpoints), as runFlight does.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -17,9 +17,21 @@ import {
   type DuckDBAppender,
   type DuckDBPreparedStatement,
 } from '@duckdb/node-api';
-import { runFlight } from '../flight.ts';
+import { Extractor, ParquetWriter, parseConfig, planFor, runFlight, type Row as FlightRow } from '../flight.ts';
 import { CASES, RESULT_MARK, type CaseArgs, type CaseResult } from './protocol.ts';
-import { columns, mergedCount, mergeRows, PRIMARY_KEY, rows, SQL_TYPE, type Column, type Row } from './synthetic.ts';
+import {
+  asyncRows,
+  checks,
+  columns,
+  mergedCount,
+  mergeRows,
+  parseShape,
+  primaryKey,
+  rows,
+  SQL_TYPE,
+  type Column,
+  type Row,
+} from './synthetic.ts';
 
 const DB = 'bench';
 const SCHEMA = 'bench';
@@ -28,6 +40,37 @@ const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const FULL_TABLE = `${q(DB)}.${q(SCHEMA)}.${q(TABLE)}`;
 const maxRssMb = () => process.resourceUsage().maxRSS / 1024;
 
+/** Peaks of the main thread's JS memory, sampled on a timer and by the row loops that never yield. */
+const js = { heap: 0, buffers: 0 };
+function sampleMemory(): void {
+  const m = process.memoryUsage();
+  js.heap = Math.max(js.heap, m.heapUsed / 2 ** 20);
+  js.buffers = Math.max(js.buffers, m.arrayBuffers / 2 ** 20);
+}
+
+/** The case's rows, from a generator or an async generator as the bench was told. */
+function source(args: CaseArgs, make: () => Iterable<Row> = () => rows(args.shape, args.rows)) {
+  if (args.source === 'sync') return make();
+  return (async function* () {
+    for (const row of make()) yield row;
+  })();
+}
+/** Calls `each` per row of the case's source, sync or async; samples memory every 4096 rows. */
+async function forEachRow(args: CaseArgs, each: (row: Row) => void, count = args.rows): Promise<number> {
+  let n = 0;
+  if (args.source === 'sync')
+    for (const row of rows(args.shape, count)) {
+      each(row);
+      if (++n % 4096 === 0) sampleMemory();
+    }
+  else
+    for await (const row of asyncRows(args.shape, count)) {
+      each(row);
+      if (++n % 4096 === 0) sampleMemory();
+    }
+  return n;
+}
+
 function flightEnv(args: CaseArgs, disposition: 'append' | 'merge'): Record<string, string> {
   return {
     LOCAL_DATA_DIR: args.dir,
@@ -35,7 +78,7 @@ function flightEnv(args: CaseArgs, disposition: 'append' | 'merge'): Record<stri
     DATASET_NAME: SCHEMA,
     TABLE_NAME: TABLE,
     WRITE_DISPOSITION: disposition,
-    PRIMARY_KEY: PRIMARY_KEY[args.shape],
+    PRIMARY_KEY: primaryKey(args.shape),
     ...args.env,
   };
 }
@@ -46,7 +89,7 @@ type Phases = Record<string, { seconds: number; rssMb: number }>;
 async function flight(
   args: CaseArgs,
   disposition: 'append' | 'merge',
-  source: () => Iterable<Row>,
+  rowsOf: () => Iterable<Row> | AsyncIterable<Row>,
 ): Promise<{ loaded: number; phases: Phases }> {
   const started = new Map<string, number>();
   const phases: Phases = {};
@@ -61,7 +104,7 @@ async function flight(
         rssMb: process.memoryUsage.rss() / 2 ** 20,
       };
   };
-  const summary = await runFlight({ env: flightEnv(args, disposition), source, log });
+  const summary = await runFlight({ env: flightEnv(args, disposition), source: rowsOf, log });
   if (summary.status !== 'succeeded')
     throw new Error(`runFlight ${disposition} failed (exit ${summary.exitCode}): ${summary.error}`);
   return { loaded: summary.rowsLoaded, phases };
@@ -72,13 +115,13 @@ const phaseNote = (p: Phases) =>
     .join(', ');
 
 /** Reads one number from the case's database (not timed). */
-async function scalar(dir: string, sql: string): Promise<number> {
+async function scalar(dir: string, sql: string): Promise<bigint> {
   const instance = await DuckDBInstance.create(join(dir, `${DB}.duckdb`));
   try {
     const conn = await instance.connect();
     const value = (await conn.runAndReadAll(sql)).getRows()[0]?.[0];
     conn.closeSync();
-    return Number(value);
+    return BigInt(value as number | bigint);
   } finally {
     instance.closeSync();
   }
@@ -86,40 +129,28 @@ async function scalar(dir: string, sql: string): Promise<number> {
 const countRows = (dir: string) => scalar(dir, `SELECT count(*) FROM ${FULL_TABLE}`);
 
 /**
- * Checks the table holds exactly the `live` rows' values: the sums of one int column (so updates
- * took effect) and of one timestamp column's epoch seconds (so timestamps were read as instants),
- * and, for wide rows loaded by the pipeline, the number of `tags` items in the child table.
+ * Checks the table holds exactly the `live` rows' values (bench/synthetic.ts, `checks`): sums of
+ * an int and a timestamp column (so updates took effect and timestamps were read as instants),
+ * null counts, the nested object's columns, every value of sparse and wide rows, and for rows
+ * loaded by the pipeline the child table's rows.
  */
 async function checkContents(args: CaseArgs, live: Iterable<Row>, childTable = true): Promise<void> {
-  const [int, ts] = args.shape === 'flat' ? ['stars', 'pushed_at'] : ['n_3', 't_1'];
-  let ints = 0,
-    seconds = 0,
-    tags = 0;
-  for (const row of live) {
-    ints += (row[int] as number | null) ?? 0;
-    seconds += row[ts] ? Date.parse(row[ts] as string) / 1000 : 0;
-    if (args.shape === 'wide') tags += (row.tags as unknown[]).length;
+  const list = checks(args.shape, childTable);
+  const want = list.map(() => 0n);
+  for (const row of live) for (let i = 0; i < list.length; i++) want[i] = list[i]!.fold(want[i]!, row);
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i]!;
+    const table = c.child ? `${q(DB)}.${q(SCHEMA)}.${q(`${TABLE}__tags`)}` : FULL_TABLE;
+    expect(c.what, await scalar(args.dir, `SELECT ${c.sql} FROM ${table}`), want[i]!);
   }
-  expect(`sum(${int})`, await scalar(args.dir, `SELECT coalesce(sum(${q(int)}), 0) FROM ${FULL_TABLE}`), ints);
-  expect(
-    `sum(epoch(${ts}))`,
-    await scalar(args.dir, `SELECT coalesce(sum(epoch(${q(ts)})), 0) FROM ${FULL_TABLE}`),
-    seconds,
-  );
-  if (args.shape === 'wide' && childTable)
-    expect(
-      'rows in child table rows__tags',
-      await scalar(args.dir, `SELECT count(*) FROM ${q(DB)}.${q(SCHEMA)}.${q(`${TABLE}__tags`)}`),
-      tags,
-    );
 }
 function* filter<T>(items: Iterable<T>, keep: (item: T, index: number) => boolean): Generator<T> {
   let i = 0;
   for (const item of items) if (keep(item, i++)) yield item;
 }
 
-function expect(what: string, got: number, want: number): void {
-  if (got !== want) throw new Error(`${what}: expected ${want}, got ${got}`);
+function expect(what: string, got: bigint | number, want: bigint | number): void {
+  if (BigInt(got) !== BigInt(want)) throw new Error(`${what}: expected ${want}, got ${got}`);
 }
 
 /** Opens the case's database with the baseline table (same columns and types as the pipeline's). */
@@ -138,25 +169,42 @@ async function openBaseline(args: CaseArgs) {
 
 // ─── The cases ──────────────────────────────────────────────────────────────────────────────────
 
-type Timed = { seconds: number; rows: number; note?: string };
-const now = () => performance.now() / 1000;
+type Timed = { seconds: number; cpuS: number; rows: number; note?: string };
+/** Times `work`: wall and the process's CPU (user + sys, every thread), with memory sampled meanwhile. */
+async function timed(work: () => Promise<{ rows: number; note?: string }>): Promise<Timed> {
+  const timer = setInterval(sampleMemory, 20);
+  const [t0, cpu0] = [performance.now(), process.cpuUsage()];
+  try {
+    const { rows: n, note } = await work();
+    const cpu = process.cpuUsage(cpu0);
+    sampleMemory();
+    return { seconds: (performance.now() - t0) / 1000, cpuS: (cpu.user + cpu.system) / 1e6, rows: n, note };
+  } finally {
+    clearInterval(timer);
+  }
+}
 
 async function pipelineAppend(args: CaseArgs): Promise<Timed> {
-  const t0 = now();
-  const { loaded, phases } = await flight(args, 'append', () => rows(args.shape, args.rows));
-  const seconds = now() - t0;
-  expect('rows loaded', loaded, args.rows);
+  let phases: Phases = {};
+  const t = await timed(async () => {
+    const result = await flight(args, 'append', () => source(args));
+    expect('rows loaded', result.loaded, args.rows);
+    phases = result.phases;
+    return { rows: args.rows };
+  });
   expect('rows in table', await countRows(args.dir), args.rows);
   await checkContents(args, rows(args.shape, args.rows));
-  return { seconds, rows: args.rows, note: `runFlight steps: ${phaseNote(phases)}` };
+  return { ...t, note: `runFlight steps: ${phaseNote(phases)}` };
 }
 
 /** Not timed: fills the table for case b. Merge, so child tables carry _dlt_root_id as in a merge pipeline. */
 async function prefill(args: CaseArgs): Promise<Timed> {
-  const t0 = now();
-  await flight(args, 'merge', () => rows(args.shape, args.rows));
+  const t = await timed(async () => {
+    await flight(args, 'merge', () => rows(args.shape, args.rows));
+    return { rows: args.rows };
+  });
   expect('prefilled rows', await countRows(args.dir), args.rows);
-  return { seconds: now() - t0, rows: args.rows };
+  return t;
 }
 
 async function pipelineMerge(args: CaseArgs): Promise<Timed> {
@@ -169,12 +217,14 @@ async function pipelineMerge(args: CaseArgs): Promise<Timed> {
     },
   );
   if (child.status !== 0) throw new Error(`prefill failed (exit ${child.status ?? child.signal})`);
-  const t0 = now();
-  const { phases } = await flight(args, 'merge', () => mergeRows(args.shape, args.rows));
-  const seconds = now() - t0;
+  let phases: Phases = {};
+  const t = await timed(async () => {
+    phases = (await flight(args, 'merge', () => source(args, () => mergeRows(args.shape, args.rows)))).phases;
+    return { rows: args.rows };
+  });
   const want = mergedCount(args.rows);
   expect('rows after merge', await countRows(args.dir), want);
-  const key = q(PRIMARY_KEY[args.shape]);
+  const key = q(primaryKey(args.shape));
   expect('distinct keys after merge', await scalar(args.dir, `SELECT count(DISTINCT ${key}) FROM ${FULL_TABLE}`), want);
   // the merge replaced the even ids' rows (and their child rows); the odd ids keep the prefill's
   const untouched = filter(rows(args.shape, args.rows), (_row, i) => i % 2 === 1);
@@ -186,8 +236,7 @@ async function pipelineMerge(args: CaseArgs): Promise<Timed> {
     })(),
   );
   return {
-    seconds,
-    rows: args.rows,
+    ...t,
     note: `table prefilled with ${args.rows} rows first (untimed, another process); merge of ${args.rows} (half new) ends with ${want}; runFlight steps: ${phaseNote(phases)}`,
   };
 }
@@ -219,26 +268,23 @@ function bindValue(stmt: DuckDBPreparedStatement, i: number, col: Column, v: unk
  */
 async function insertRowwise(args: CaseArgs, transaction: boolean): Promise<Timed> {
   const sample = Math.min(args.rows, transaction ? args.sample : Math.ceil(args.sample / 4)); // autocommit is slow: a smaller sample
-  const t0 = now();
-  const { conn, cols, close } = await openBaseline(args);
-  const stmt = await conn.prepare(`INSERT INTO ${FULL_TABLE} VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`);
-  if (transaction) await conn.run('BEGIN TRANSACTION');
-  for (const row of rows(args.shape, sample)) {
-    for (let i = 0; i < cols.length; i++) bindValue(stmt, i + 1, cols[i]!, cols[i]!.get(row));
-    await stmt.run();
-  }
-  if (transaction) await conn.run('COMMIT');
-  stmt.destroySync();
-  close();
-  const seconds = now() - t0;
+  const t = await timed(async () => {
+    const { conn, cols, close } = await openBaseline(args);
+    const stmt = await conn.prepare(`INSERT INTO ${FULL_TABLE} VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`);
+    if (transaction) await conn.run('BEGIN TRANSACTION');
+    for (const row of rows(args.shape, sample)) {
+      for (let i = 0; i < cols.length; i++) bindValue(stmt, i + 1, cols[i]!, cols[i]!.get(row));
+      await stmt.run();
+    }
+    if (transaction) await conn.run('COMMIT');
+    stmt.destroySync();
+    close();
+    return { rows: sample };
+  });
   expect('rows in table', await countRows(args.dir), sample);
   await checkContents(args, rows(args.shape, sample), false);
   const how = transaction ? 'all in one transaction' : 'each its own (autocommit) transaction';
-  return {
-    seconds,
-    rows: sample,
-    note: `prepared INSERT, one row per execution, typed binds, ${how}; timed on a sample`,
-  };
+  return { ...t, note: `prepared INSERT, one row per execution, typed binds, ${how}; timed on a sample` };
 }
 
 /** Appends one value, the way the Appender's documentation shows: one typed call per value. */
@@ -261,21 +307,23 @@ function appendValue(app: DuckDBAppender, col: Column, v: unknown): void {
 }
 
 async function appender(args: CaseArgs): Promise<Timed> {
-  const t0 = now();
-  const { conn, cols, close } = await openBaseline(args);
-  const app = await conn.createAppender(TABLE, SCHEMA, DB);
-  for (const row of rows(args.shape, args.rows)) {
-    for (const col of cols) appendValue(app, col, col.get(row));
-    app.endRow();
-  }
-  app.flushSync();
-  app.closeSync();
-  close();
-  const seconds = now() - t0;
+  const t = await timed(async () => {
+    const { conn, cols, close } = await openBaseline(args);
+    const app = await conn.createAppender(TABLE, SCHEMA, DB);
+    await forEachRow(args, (row) => {
+      for (const col of cols) appendValue(app, col, col.get(row));
+      app.endRow();
+    });
+    app.flushSync();
+    app.closeSync();
+    close();
+    return { rows: args.rows };
+  });
   expect('rows in table', await countRows(args.dir), args.rows);
   await checkContents(args, rows(args.shape, args.rows), false);
-  const note = `one append call per value; timestamps appended as ISO text (DuckDB casts)${args.shape === 'wide' ? '; meta flattened to meta__* columns, tags appended as JSON text (no child table)' : ''}`;
-  return { seconds, rows: args.rows, note };
+  const nested = parseShape(args.shape).kind === 'nested';
+  const note = `one append call per value; timestamps appended as ISO text (DuckDB casts)${nested ? '; tags appended as JSON text (no child table)' : ''}`;
+  return { ...t, note };
 }
 
 /** read_json's column spec: the source's own (nested) shape, typed, so nothing is sniffed. */
@@ -304,40 +352,125 @@ function jsonColumns(cols: Column[]): { spec: string; select: string } {
 
 async function ndjson(args: CaseArgs): Promise<Timed> {
   const file = join(args.dir, 'rows.ndjson');
-  const t0 = now();
-  const fd = openSync(file, 'w');
-  let chunk: string[] = [];
-  for (const row of rows(args.shape, args.rows)) {
-    chunk.push(JSON.stringify(row));
-    if (chunk.length === 8192) {
-      writeSync(fd, chunk.join('\n') + '\n');
-      chunk = [];
-    }
-  }
-  if (chunk.length) writeSync(fd, chunk.join('\n') + '\n');
-  closeSync(fd);
-  const { conn, cols, close } = await openBaseline(args);
-  const { spec, select } = jsonColumns(cols);
-  await conn.run(
-    `INSERT INTO ${FULL_TABLE} SELECT ${select} FROM read_json($file, format = 'newline_delimited', columns = ${spec})`,
-    { file },
-  );
-  close();
-  const seconds = now() - t0;
+  const t = await timed(async () => {
+    const fd = openSync(file, 'w');
+    let chunk: string[] = [];
+    await forEachRow(args, (row) => {
+      chunk.push(JSON.stringify(row));
+      if (chunk.length === 8192) {
+        writeSync(fd, chunk.join('\n') + '\n');
+        chunk = [];
+      }
+    });
+    if (chunk.length) writeSync(fd, chunk.join('\n') + '\n');
+    closeSync(fd);
+    const { conn, cols, close } = await openBaseline(args);
+    const { spec, select } = jsonColumns(cols);
+    await conn.run(
+      `INSERT INTO ${FULL_TABLE} SELECT ${select} FROM read_json($file, format = 'newline_delimited', columns = ${spec})`,
+      { file },
+    );
+    close();
+    return { rows: args.rows };
+  });
   rmSync(file);
   expect('rows in table', await countRows(args.dir), args.rows);
   await checkContents(args, rows(args.shape, args.rows), false);
-  const note = `time includes writing the NDJSON file; read_json with declared column types${args.shape === 'wide' ? '; meta read as STRUCT and flattened, tags as JSON text (no child table)' : ''}`;
-  return { seconds, rows: args.rows, note };
+  const nested = parseShape(args.shape).kind === 'nested';
+  const note = `time includes writing the NDJSON file; read_json with declared column types${nested ? '; meta read as STRUCT and flattened, tags as JSON text (no child table)' : ''}`;
+  return { ...t, note };
 }
 
 async function sourceOnly(args: CaseArgs): Promise<Timed> {
-  const t0 = now();
-  let n = 0;
-  for (const row of rows(args.shape, args.rows)) if (row) n++;
-  const seconds = now() - t0;
-  expect('rows generated', n, args.rows);
-  return { seconds, rows: n, note: 'only iterates the synthetic source: the floor every case pays' };
+  const t = await timed(async () => {
+    const n = await forEachRow(args, () => {});
+    expect('rows generated', n, args.rows);
+    return { rows: n };
+  });
+  return { ...t, note: 'only iterates the synthetic source: the floor every case pays' };
+}
+
+/**
+ * The pipeline without DuckDB: rows normalized into batches and written as Parquet loader files
+ * (runFlight's extract step, append, into an empty schema), the files left in `dir`/files.
+ */
+async function extractToFiles(args: CaseArgs, dir: string): Promise<string[]> {
+  const parsed = parseConfig(flightEnv(args, 'append'));
+  if ('problems' in parsed) throw new Error(parsed.problems.join('; '));
+  const files: string[] = [];
+  const writer = new ParquetWriter();
+  try {
+    const extractor = new Extractor(
+      planFor(parsed.config),
+      new Map(),
+      {
+        loadId: '1700000000.000000',
+        dir,
+        batchRows: parsed.config.BATCH_ROWS,
+        maxNesting: parsed.config.MAX_TABLE_NESTING,
+        foreign: new Set(),
+        onFile: (_table, path) => files.push(path),
+      },
+      writer,
+    );
+    let n = 0;
+    const turn = async () => {
+      await new Promise(setImmediate);
+      await extractor.keepUp();
+    };
+    if (args.source === 'sync')
+      for (const row of rows(args.shape, args.rows)) {
+        extractor.add(row as FlightRow);
+        if (++n % 1024 === 0 || extractor.flushed) await turn();
+      }
+    else
+      for await (const row of asyncRows(args.shape, args.rows)) {
+        extractor.add(row as FlightRow);
+        if (++n % 1024 === 0 || extractor.flushed) await turn();
+      }
+    await extractor.finish();
+  } finally {
+    await writer.close();
+  }
+  return files;
+}
+
+async function extractOnly(args: CaseArgs): Promise<Timed> {
+  const dir = join(args.dir, 'files');
+  mkdirSync(dir);
+  let count = 0;
+  const t = await timed(async () => {
+    count = (await extractToFiles(args, dir)).length;
+    return { rows: args.rows };
+  });
+  expect('files written', readdirSync(dir).length, count);
+  return { ...t, note: `the extract step alone (normalize, Parquet files on the worker), no DuckDB: ${count} file(s)` };
+}
+
+/** DuckDB alone: the pipeline's loader files (made first, untimed) loaded one by one in one transaction. */
+async function readParquetOnly(args: CaseArgs): Promise<Timed> {
+  const dir = join(args.dir, 'files');
+  mkdirSync(dir);
+  const files = await extractToFiles(args, dir);
+  const env = flightEnv(args, 'append');
+  const t = await timed(async () => {
+    const instance = await DuckDBInstance.create(join(args.dir, `${DB}.duckdb`), {
+      memory_limit: env.DUCKDB_MEMORY_LIMIT ?? '256MB',
+    });
+    const conn = await instance.connect();
+    await conn.run('BEGIN TRANSACTION');
+    await conn.run(`CREATE SCHEMA ${q(DB)}.${q(SCHEMA)}`);
+    await conn.run(`CREATE TABLE ${FULL_TABLE} AS SELECT * FROM read_parquet($file) LIMIT 0`, { file: files[0]! });
+    for (const file of files)
+      await conn.run(`INSERT INTO ${FULL_TABLE} BY NAME SELECT * FROM read_parquet($file)`, { file });
+    await conn.run('COMMIT');
+    conn.closeSync();
+    instance.closeSync();
+    return { rows: args.rows };
+  });
+  expect('rows in table', await countRows(args.dir), args.rows);
+  await checkContents(args, rows(args.shape, args.rows), false);
+  return { ...t, note: `DuckDB alone: read_parquet of the pipeline's ${files.length} loader file(s), one transaction` };
 }
 
 const RUN: Record<CaseArgs['case'], (args: CaseArgs) => Promise<Timed>> = {
@@ -348,6 +481,8 @@ const RUN: Record<CaseArgs['case'], (args: CaseArgs) => Promise<Timed>> = {
   d: appender,
   e: ndjson,
   g: sourceOnly,
+  x: extractOnly,
+  r: readParquetOnly,
   prefill,
 };
 
@@ -356,18 +491,21 @@ async function main(): Promise<void> {
   const start = maxRssMb();
   const run = RUN[args.case];
   if (!run) throw new Error(`unknown case ${args.case}`);
-  const timed = await run(args);
+  const t = await run(args);
   if (args.case === 'prefill') return;
   const result: CaseResult = {
     case: CASES[args.case],
     shape: args.shape,
-    rows: timed.rows,
-    seconds: timed.seconds,
-    rows_per_s: timed.rows / timed.seconds,
+    rows: t.rows,
+    seconds: t.seconds,
+    cpu_s: t.cpuS,
+    rows_per_s: t.rows / t.seconds,
     peak_rss_mb: maxRssMb(),
     start_rss_mb: start,
-    ...(timed.rows !== args.rows ? { requested_rows: args.rows } : {}),
-    ...(timed.note ? { note: timed.note } : {}),
+    js_heap_mb: js.heap,
+    js_buffers_mb: js.buffers,
+    ...(t.rows !== args.rows ? { requested_rows: args.rows } : {}),
+    ...(t.note ? { note: t.note } : {}),
   };
   process.stdout.write(RESULT_MARK + JSON.stringify(result) + '\n');
 }

@@ -9,6 +9,8 @@ export const CASES = {
   d: 'appender',
   e: 'ndjson-read_json',
   g: 'source-only',
+  x: 'extract-only',
+  r: 'read_parquet-only',
 } as const;
 export type CaseId = keyof typeof CASES;
 
@@ -22,17 +24,25 @@ export interface CaseArgs {
   sample: number;
   /** Extra config keys for runFlight (e.g. BATCH_ROWS), on top of the bench's own. */
   env: Record<string, string>;
+  /** How the source yields its rows: a plain generator, or an async generator (a promise per row). */
+  source: 'sync' | 'async';
 }
 
 export interface CaseResult {
   case: string;
   shape: Shape;
   rows: number;
+  /** Wall time of the timed work. */
   seconds: number;
+  /** CPU time (user + sys) of the case's whole process over the same span: every thread, DuckDB's and workers' included. */
+  cpu_s: number;
   rows_per_s: number;
   peak_rss_mb: number;
   /** maxRSS when the case starts (node + modules loaded, no DuckDB instance yet). */
   start_rss_mb: number;
+  /** Peak of the main thread's JS heap (heapUsed) and of its ArrayBuffers (process.memoryUsage().arrayBuffers), sampled. */
+  js_heap_mb: number;
+  js_buffers_mb: number;
   /** Rows the case was asked for, when it measured fewer (case c's sample). */
   requested_rows?: number;
   note?: string;

@@ -2,34 +2,43 @@
  * The benchmark: `npm run bench -- [options]` (see --help). Each case runs in a fresh child
  * process (bench/case.ts) so its peak RSS is its own; this process only orchestrates and reports.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CASES, RESULT_MARK, type CaseArgs, type CaseId, type CaseResult } from './protocol.ts';
-import { SHAPES, type Shape } from './synthetic.ts';
+import { asyncByDefault, parseShape, shapeName, type Shape } from './synthetic.ts';
 
 const HELP = `Usage: npm run bench -- [options]
 
   --rows N[,N...]     rows per case; 200000, 2e5, 200k, 1m, 1_000_000 (default 200k)
-  --shape S[,S...]    flat, wide (default flat,wide)
+  --shape S[,S...]    flat, realistic, nested, sparse:K, wide:N (default flat,realistic)
   --cases X[,X...]    a pipeline-append, b pipeline-merge, c insert-rowwise (autocommit),
                       h insert-rowwise-txn (one transaction), d appender, e ndjson-read_json,
-                      g source-only (default a,b,c,h,d,e,g)
+                      g source-only, x extract-only (no DuckDB), r read_parquet-only (DuckDB alone
+                      on the pipeline's loader files) (default a,b,c,h,d,e,g)
+  --rounds N          run the cases N times, interleaved (a d a d ...); the table shows medians (default 1)
+  --cores N           pin every case process to the first N cores (taskset -c 0..N-1), as a small Flight
+  --source S          sync or async: how every shape's source yields rows (default: async for
+                      realistic, sync for the others)
   --sample N          rows cases c and h really insert (default 20000, c: 5000); rows/s is extrapolated
-  --env KEY=VALUE     extra config for runFlight in cases a and b (repeatable), e.g. --env BATCH_ROWS=50000
-  --rss-check         flat append at 500k and 5m rows; prints RSS(5m)/RSS(500k)
+  --env KEY=VALUE     extra config for runFlight in cases a, b, x, r (repeatable), e.g. --env BATCH_ROWS=50000
+  --rss-check         memory targets: flat append at 500k and 5m (RSS 5m/500k), sparse:1 and sparse:600
+                      at 200k (RSS K=600 / K=1), wide:300 at 20k rows and wide:4000 at one row, with the
+                      Appender beside each
+  --profile DIR       write a V8 CPU profile of each case process into DIR (node --cpu-prof)
   --http              the HTTP-side benchmark instead (bench/http.ts): --repos 200 --delay 50
                       --jitter 0 --concurrency <GITHUB_CONCURRENCY default>
   --keep              keep the temp folders (printed) instead of removing them
   --help
 
-Every case runs in a fresh process (node --import tsx bench/case.ts) and times only its work;
-peak_rss_mb is that process's maxRSS, node + DuckDB baseline included (start_rss_mb is the RSS
-before the case touches DuckDB). The readable table and ratios go to stdout, followed by one JSON
-line per case; progress goes to stderr.`;
+Every case runs in a fresh process (node --import tsx bench/case.ts) and times only its work:
+wall time, and CPU time (user + sys of that process, every thread). peak_rss_mb is that process's
+maxRSS, node + DuckDB baseline included (start_rss_mb is the RSS before the case touches DuckDB);
+js_heap and js_buffers are the main thread's peak heapUsed and ArrayBuffers. The readable table
+and ratios go to stdout, followed by one JSON line per case run; progress goes to stderr.`;
 
 const NAME_TO_ID = Object.fromEntries(Object.entries(CASES).map(([id, name]) => [name, id])) as Record<string, CaseId>;
 
@@ -42,12 +51,20 @@ export function parseRows(text: string): number {
   return n;
 }
 
+/** One group of cases compared with each other: a shape at a row count. */
+interface Job {
+  shape: Shape;
+  rows: number;
+}
 interface Options {
-  rows: number[];
-  shapes: Shape[];
+  jobs: Job[];
   cases: CaseId[];
+  rounds: number;
+  cores: number | null;
+  source: 'sync' | 'async' | null;
   sample: number;
   env: Record<string, string>;
+  profile: string | null;
   keep: boolean;
 }
 
@@ -57,7 +74,21 @@ function parseArgs(
   const values = new Map<string, string[]>();
   const flags = new Set<string>();
   const FLAGS = new Set(['rss-check', 'http', 'keep', 'help']);
-  const VALUES = new Set(['rows', 'shape', 'cases', 'sample', 'env', 'repos', 'delay', 'jitter', 'concurrency']);
+  const VALUES = new Set([
+    'rows',
+    'shape',
+    'cases',
+    'rounds',
+    'cores',
+    'source',
+    'sample',
+    'env',
+    'profile',
+    'repos',
+    'delay',
+    'jitter',
+    'concurrency',
+  ]);
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
@@ -78,15 +109,29 @@ function parseArgs(
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean);
+  const count = (name: string, fallback: string) => {
+    const n = Number(get(name) ?? fallback);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: ${JSON.stringify(get(name))} is not a count (>= 1)`);
+    return n;
+  };
 
   const rss = flags.has('rss-check');
-  const rows = list('rows', rss ? '500k,5m' : '200k').map(parseRows);
-  const shapes = list('shape', rss ? 'flat' : 'flat,wide').map((s) => {
-    if (!SHAPES.includes(s as Shape))
-      throw new Error(`--shape: ${JSON.stringify(s)} is not one of ${SHAPES.join(', ')}`);
-    return s as Shape;
+  const shapes = list('shape', 'flat,realistic').map((s) => {
+    parseShape(s); // throws on an unknown shape
+    return shapeName(s);
   });
-  const cases = list('cases', rss ? 'a' : 'a,b,c,h,d,e,g').map((c) => {
+  const rows = list('rows', '200k').map(parseRows);
+  const jobs: Job[] = rss
+    ? [
+        { shape: 'flat', rows: 500_000 },
+        { shape: 'flat', rows: 5_000_000 },
+        { shape: 'sparse:1', rows: 200_000 },
+        { shape: 'sparse:600', rows: 200_000 },
+        { shape: 'wide:300', rows: 20_000 },
+        { shape: 'wide:4000', rows: 1 },
+      ]
+    : rows.flatMap((n) => shapes.map((shape) => ({ shape, rows: n })));
+  const cases = list('cases', rss ? 'a,d' : 'a,b,c,h,d,e,g').map((c) => {
     const id = c in CASES ? (c as CaseId) : NAME_TO_ID[c];
     if (!id)
       throw new Error(
@@ -96,6 +141,12 @@ function parseArgs(
       );
     return id;
   });
+  const source = get('source') ?? null;
+  if (source !== null && source !== 'sync' && source !== 'async')
+    throw new Error(`--source: ${JSON.stringify(source)} is not sync or async`);
+  const cores = get('cores') === undefined ? null : count('cores', '1');
+  if (cores !== null && spawnSync('taskset', ['--version']).status !== 0)
+    throw new Error('--cores needs taskset (util-linux), which is not installed');
   const sample = parseRows(get('sample') ?? '20000');
   const env: Record<string, string> = {};
   for (const kv of values.get('env') ?? []) {
@@ -103,7 +154,20 @@ function parseArgs(
     if (eq < 1) throw new Error(`--env: ${JSON.stringify(kv)} is not KEY=VALUE`);
     env[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
-  return { http: false, opts: { rows, shapes, cases: [...new Set(cases)], sample, env, keep: flags.has('keep') } };
+  return {
+    http: false,
+    opts: {
+      jobs,
+      cases: [...new Set(cases)],
+      rounds: count('rounds', '1'),
+      cores,
+      source,
+      sample,
+      env,
+      profile: get('profile') ?? null,
+      keep: flags.has('keep'),
+    },
+  };
 }
 
 // ─── Running cases ──────────────────────────────────────────────────────────────────────────────
@@ -111,11 +175,20 @@ function parseArgs(
 const CASE_FILE = fileURLToPath(new URL('./case.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
-function runCase(args: CaseArgs): Promise<CaseResult> {
+function runCase(args: CaseArgs, opts: Options): Promise<CaseResult> {
+  const node = [
+    ...(opts.profile ? ['--cpu-prof', '--cpu-prof-dir', opts.profile] : []),
+    '--import',
+    TSX,
+    CASE_FILE,
+    JSON.stringify(args),
+  ];
+  const [command, argv] =
+    opts.cores === null
+      ? [process.execPath, node]
+      : ['taskset', ['-c', `0-${opts.cores - 1}`, process.execPath, ...node]];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, CASE_FILE, JSON.stringify(args)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     child.on('error', reject);
@@ -137,20 +210,47 @@ function runCase(args: CaseArgs): Promise<CaseResult> {
 const fmtInt = (n: number) => Math.round(n).toLocaleString('en-US');
 const fmtRows = (n: number) =>
   n >= 1e6 && n % 1e5 === 0 ? `${n / 1e6}m` : n >= 1e3 && n % 100 === 0 ? `${n / 1e3}k` : String(n);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 
-function table(results: CaseResult[]): string {
-  const head = ['shape', 'rows', 'case', 'seconds', 'rows/s', 'peak RSS MB', 'start RSS MB'];
+/** The median of each figure over a case's rounds. */
+interface Summary extends CaseResult {
+  rounds: number;
+}
+function summarize(runs: CaseResult[]): Summary {
+  const m = (key: 'seconds' | 'cpu_s' | 'peak_rss_mb' | 'start_rss_mb' | 'js_heap_mb' | 'js_buffers_mb') =>
+    median(runs.map((r) => r[key]));
+  const seconds = m('seconds');
+  return {
+    ...runs[0]!,
+    seconds,
+    cpu_s: m('cpu_s'),
+    rows_per_s: runs[0]!.rows / seconds,
+    peak_rss_mb: m('peak_rss_mb'),
+    start_rss_mb: m('start_rss_mb'),
+    js_heap_mb: m('js_heap_mb'),
+    js_buffers_mb: m('js_buffers_mb'),
+    rounds: runs.length,
+  };
+}
+
+function table(results: Summary[]): string {
+  const head = ['shape', 'rows', 'case', 'wall s', 'CPU s', 'rows/s', 'peak RSS MB', 'JS heap MB', 'JS buffers MB'];
   const body = results.map((r) => [
     r.shape,
     r.requested_rows ? `${fmtInt(r.rows)} of ${fmtInt(r.requested_rows)}` : fmtInt(r.rows),
     r.case,
     r.seconds.toFixed(3),
+    r.cpu_s.toFixed(3),
     fmtInt(r.rows_per_s),
     r.peak_rss_mb.toFixed(0),
-    r.start_rss_mb.toFixed(0),
+    r.js_heap_mb.toFixed(0),
+    r.js_buffers_mb.toFixed(0),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const right = new Set([1, 3, 4, 5, 6]);
+  const right = new Set([1, 3, 4, 5, 6, 7, 8]);
   const line = (cells: string[]) =>
     cells
       .map((c, i) => (right.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
@@ -171,64 +271,75 @@ function table(results: CaseResult[]): string {
     line(head),
     line(widths.map((w) => '-'.repeat(w))),
     ...body.map(line),
-    ...(notes.size ? ['', 'Notes:', ...notes.values()] : []),
+    ...(notes.size ? ['', 'Notes (of the first round):', ...notes.values()] : []),
   ].join('\n');
 }
 
-function ratios(results: CaseResult[]): string[] {
+function ratios(results: Summary[], opts: Options): string[] {
   const find = (name: string, shape: Shape, rows: number) =>
     results.find((r) => r.case === name && r.shape === shape && (r.requested_rows ?? r.rows) === rows);
   const out: string[] = [];
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
-  const groups = [
-    ...new Map(
-      results.map((r) => [`${r.shape}/${r.requested_rows ?? r.rows}`, [r.shape, r.requested_rows ?? r.rows] as const]),
-    ).values(),
-  ];
-  for (const [shape, rows] of groups) {
-    const [a, b, c, d] = (['pipeline-append', 'pipeline-merge', 'insert-rowwise', 'appender'] as const).map((n) =>
-      find(n, shape, rows),
-    );
-    const where = shape === 'flat' && rows === 1_000_000 ? '' : ' (the target is set for flat, 1m rows)';
-    const e = find('ndjson-read_json', shape, rows);
-    if (a && d)
+  const oneCore = opts.cores === 1;
+  for (const { shape, rows } of opts.jobs) {
+    const [a, b, c, d, e, h] = (
+      [
+        'pipeline-append',
+        'pipeline-merge',
+        'insert-rowwise',
+        'appender',
+        'ndjson-read_json',
+        'insert-rowwise-txn',
+      ] as const
+    ).map((n) => find(n, shape, rows));
+    const at = `${shape} ${fmtRows(rows)}`;
+    const headline = shape === 'realistic' && rows === 1_000_000;
+    const where = (target: string) => (headline ? '' : ` (the target is set for ${target})`);
+    if (a && d) {
+      const wall = a.seconds / d.seconds;
+      const cpu = a.cpu_s / d.cpu_s;
+      const wallTarget = oneCore ? 1.0 : 0.8;
       out.push(
-        `${shape} ${fmtRows(rows)}: append vs Appender throughput (a/d)   ${(a.rows_per_s / d.rows_per_s).toFixed(2)}x   target >= 1.0: ${verdict(a.rows_per_s >= d.rows_per_s)}${where}`,
+        `${at}: append vs Appender, wall (a/d)   ${wall.toFixed(2)}x   target <= ${wallTarget.toFixed(1)} on ${oneCore ? 'one core' : 'two cores'}: ${verdict(wall <= wallTarget)}${where('realistic, 1m rows')}`,
+        `${at}: append vs Appender, CPU (a/d)    ${cpu.toFixed(2)}x   target <= 1.0: ${verdict(cpu <= 1)}${where('realistic, 1m rows')}`,
+        `${at}: append vs Appender, peak RSS     ${(a.peak_rss_mb / d.peak_rss_mb).toFixed(2)}x   (${a.peak_rss_mb.toFixed(0)} / ${d.peak_rss_mb.toFixed(0)} MB; no target)`,
       );
+      if (shape === 'flat')
+        out.push(
+          `${at}: append vs Appender throughput (a/d)   ${(a.rows_per_s / d.rows_per_s).toFixed(2)}x   target >= 1.0: ${verdict(a.rows_per_s >= d.rows_per_s)}`,
+        );
+    }
     if (a && c)
       out.push(
-        `${shape} ${fmtRows(rows)}: append vs row-wise INSERT (a/c)      ${(a.rows_per_s / c.rows_per_s).toFixed(0)}x   target >= 200: ${verdict(a.rows_per_s / c.rows_per_s >= 200)}${where}`,
+        `${at}: append vs row-wise INSERT (a/c)      ${(a.rows_per_s / c.rows_per_s).toFixed(0)}x   target >= 200: ${verdict(a.rows_per_s / c.rows_per_s >= 200)}`,
       );
-    const h = find('insert-rowwise-txn', shape, rows);
     if (a && h)
       out.push(
-        `${shape} ${fmtRows(rows)}: append vs row-wise INSERT in one transaction (a/h)  ${(a.rows_per_s / h.rows_per_s).toFixed(0)}x   (no target; a stronger baseline than c)`,
+        `${at}: append vs row-wise INSERT in one transaction (a/h)  ${(a.rows_per_s / h.rows_per_s).toFixed(0)}x   (no target; a stronger baseline than c)`,
       );
     if (a && b)
       out.push(
-        `${shape} ${fmtRows(rows)}: merge time vs append time (b/a)      ${(b.seconds / a.seconds).toFixed(2)}x   target <= 2.5: ${verdict(b.seconds / a.seconds <= 2.5)}${where}`,
+        `${at}: merge time vs append time (b/a)      ${(b.seconds / a.seconds).toFixed(2)}x   target <= 2.5: ${verdict(b.seconds / a.seconds <= 2.5)}`,
       );
     if (a && e)
       out.push(
-        `${shape} ${fmtRows(rows)}: append vs NDJSON+read_json (a/e)     ${(a.rows_per_s / e.rows_per_s).toFixed(2)}x   (no target)`,
+        `${at}: append vs NDJSON+read_json (a/e)     ${(a.rows_per_s / e.rows_per_s).toFixed(2)}x   (no target)`,
       );
   }
-  for (const shape of new Set(results.map((r) => r.shape))) {
-    const appends = results
-      .filter((r) => r.case === 'pipeline-append' && r.shape === shape)
-      .sort((x, y) => x.rows - y.rows);
-    const small = appends.find((r) => r.rows === 500_000),
-      large = appends.find((r) => r.rows === 5_000_000);
-    if (small && large) {
-      const ratio = large.peak_rss_mb / small.peak_rss_mb;
-      out.push(
-        `${shape}: peak RSS append 5m / 500k   ${large.peak_rss_mb.toFixed(0)} / ${small.peak_rss_mb.toFixed(0)} MB = ${ratio.toFixed(2)}x   target <= 1.5: ${verdict(ratio <= 1.5)}${shape === 'flat' ? '' : ' (the target is set for flat)'}`,
-      );
-    } else if (appends.length >= 2) {
-      const [lo, hi] = [appends[0]!, appends.at(-1)!];
-      out.push(
-        `${shape}: peak RSS append ${fmtRows(hi.rows)} / ${fmtRows(lo.rows)}   ${hi.peak_rss_mb.toFixed(0)} / ${lo.peak_rss_mb.toFixed(0)} MB = ${(hi.peak_rss_mb / lo.peak_rss_mb).toFixed(2)}x   (the target compares 5m with 500k)`,
-      );
+  const appendRss = (shape: Shape, rows: number) => find('pipeline-append', shape, rows)?.peak_rss_mb;
+  const [small, large] = [appendRss('flat', 500_000), appendRss('flat', 5_000_000)];
+  if (small && large)
+    out.push(
+      `flat: peak RSS append 5m / 500k   ${large.toFixed(0)} / ${small.toFixed(0)} MB = ${(large / small).toFixed(2)}x   target <= 1.5: ${verdict(large / small <= 1.5)}`,
+    );
+  for (const rows of new Set(opts.jobs.map((j) => j.rows))) {
+    const one = appendRss('sparse:1', rows);
+    for (const { shape } of opts.jobs.filter((j) => j.rows === rows && j.shape.startsWith('sparse:'))) {
+      const many = appendRss(shape, rows);
+      if (one && many && shape !== 'sparse:1')
+        out.push(
+          `${shape} / sparse:1 at ${fmtRows(rows)}: peak RSS append   ${many.toFixed(0)} / ${one.toFixed(0)} MB = ${(many / one).toFixed(2)}x   target <= 1.5: ${verdict(many / one <= 1.5)}`,
+        );
     }
   }
   return out;
@@ -241,17 +352,17 @@ function header(opts: Options): string {
       readFileSync(fileURLToPath(new URL('../node_modules/@duckdb/node-api/package.json', import.meta.url)), 'utf8'),
     ) as { version: string }
   ).version;
+  const env = Object.entries(opts.env).map(([k, v]) => `${k}=${v}`);
   return [
     `flight-dlt-ingest bench, ${new Date().toISOString()}`,
     `node ${process.version}, @duckdb/node-api ${duckdb}, ${cpus().length} CPU(s) (${cpus()[0]?.model.trim() ?? 'unknown'}), flight.ts sha256 ${createHash('sha256').update(flight).digest('hex').slice(0, 12)}`,
+    `load average at start ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(
+        ' ',
+      )}${opts.cores === null ? '' : `; every case pinned to ${opts.cores} core(s) (taskset -c 0-${opts.cores - 1})`}`,
     `command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd(),
-    `rows ${opts.rows.map(fmtRows).join(',')}; shapes ${opts.shapes.join(',')}; cases ${opts.cases.join(',')}; case h sample ${fmtInt(opts.sample)}, case c ${fmtInt(Math.ceil(opts.sample / 4))}${
-      Object.keys(opts.env).length
-        ? `; runFlight env ${Object.entries(opts.env)
-            .map(([k, v]) => `${k}=${v}`)
-            .join(' ')}`
-        : ''
-    }`,
+    `jobs ${opts.jobs.map((j) => `${j.shape}@${fmtRows(j.rows)}`).join(', ')}; cases ${opts.cases.join(',')}; ${opts.rounds} round(s); source ${opts.source ?? 'async for realistic, sync otherwise'}; case h sample ${fmtInt(opts.sample)}, case c ${fmtInt(Math.ceil(opts.sample / 4))}${env.length ? `; runFlight env ${env.join(' ')}` : ''}`,
   ].join('\n');
 }
 
@@ -267,10 +378,11 @@ async function main(argv: string[]): Promise<number> {
   }
   const opts = parsed.opts;
   console.log(header(opts) + '\n');
+  if (opts.profile) mkdirSync(opts.profile, { recursive: true });
   const root = mkdtempSync(join(tmpdir(), 'flight-bench-'));
-  const results: CaseResult[] = [];
+  const runs = new Map<string, CaseResult[]>(); // by job and case, in the order first run
   const failures: string[] = [];
-  const total = opts.rows.length * opts.shapes.length * opts.cases.length;
+  const total = opts.jobs.length * opts.cases.length * opts.rounds;
   let n = 0;
   const interrupted = () => {
     if (!opts.keep) rmSync(root, { recursive: true, force: true });
@@ -278,17 +390,21 @@ async function main(argv: string[]): Promise<number> {
   };
   process.once('SIGINT', interrupted);
   try {
-    for (const rows of opts.rows)
-      for (const shape of opts.shapes)
+    for (const { shape, rows } of opts.jobs)
+      for (let round = 1; round <= opts.rounds; round++)
         for (const id of opts.cases) {
-          const dir = join(root, `${fmtRows(rows)}-${shape}-${id}`);
+          const dir = join(root, `${fmtRows(rows)}-${shape.replace(':', '')}-${id}-${round}`);
           mkdirSync(dir);
-          process.stderr.write(`[${++n}/${total}] ${shape} ${fmtRows(rows)} ${CASES[id]} ... `);
+          const source = opts.source ?? (asyncByDefault(shape) ? 'async' : 'sync');
+          process.stderr.write(
+            `[${++n}/${total}] ${shape} ${fmtRows(rows)} ${CASES[id]}${opts.rounds > 1 ? ` round ${round}` : ''} ... `,
+          );
           try {
-            const r = await runCase({ case: id, shape, rows, dir, sample: opts.sample, env: opts.env });
-            results.push(r);
+            const r = await runCase({ case: id, shape, rows, dir, sample: opts.sample, env: opts.env, source }, opts);
+            const key = `${shape}/${rows}/${id}`;
+            runs.set(key, [...(runs.get(key) ?? []), r]);
             process.stderr.write(
-              `${r.seconds.toFixed(2)} s, ${fmtInt(r.rows_per_s)} rows/s, peak RSS ${r.peak_rss_mb.toFixed(0)} MB\n`,
+              `${r.seconds.toFixed(2)} s, CPU ${r.cpu_s.toFixed(2)} s, ${fmtInt(r.rows_per_s)} rows/s, peak RSS ${r.peak_rss_mb.toFixed(0)} MB\n`,
             );
           } catch (e) {
             const msg = e instanceof Error ? e.message : String(e);
@@ -304,24 +420,28 @@ async function main(argv: string[]): Promise<number> {
     else rmSync(root, { recursive: true, force: true });
   }
 
+  const results = [...runs.values()].map(summarize);
   if (results.length) {
     console.log(table(results));
-    const r = ratios(results);
+    if (opts.rounds > 1) console.log(`\nFigures are medians of ${opts.rounds} rounds, run interleaved.`);
+    const r = ratios(results, opts);
     if (r.length) console.log('\nRatios (issue targets):\n' + r.map((l) => `  ${l}`).join('\n'));
     console.log('');
-    for (const x of results) {
-      const { case: name, shape, rows, seconds, rows_per_s, peak_rss_mb } = x;
-      console.log(
-        JSON.stringify({
-          case: name,
-          shape,
-          rows,
-          seconds: +seconds.toFixed(4),
-          rows_per_s: Math.round(rows_per_s),
-          peak_rss_mb: +peak_rss_mb.toFixed(1),
-        }),
-      );
-    }
+    for (const list of runs.values())
+      for (const x of list)
+        console.log(
+          JSON.stringify({
+            case: x.case,
+            shape: x.shape,
+            rows: x.rows,
+            seconds: +x.seconds.toFixed(4),
+            cpu_s: +x.cpu_s.toFixed(4),
+            rows_per_s: Math.round(x.rows_per_s),
+            peak_rss_mb: +x.peak_rss_mb.toFixed(1),
+            js_heap_mb: +x.js_heap_mb.toFixed(1),
+            js_buffers_mb: +x.js_buffers_mb.toFixed(1),
+          }),
+        );
   }
   if (failures.length) {
     console.error(`\n${failures.length} case(s) FAILED:\n${failures.map((f) => `  - ${f}`).join('\n')}`);
