@@ -403,14 +403,13 @@ async function extractToFiles(args: CaseArgs, dir: string): Promise<string[]> {
   const files: string[] = [];
   const writer = new ParquetWriter();
   try {
+    const target = { plan: planFor(parsed.config) };
     const extractor = new Extractor(
-      planFor(parsed.config),
       new Map(),
       {
         loadId: '1700000000.000000',
         dir,
         batchRows: parsed.config.BATCH_ROWS,
-        maxNesting: parsed.config.MAX_TABLE_NESTING,
         foreign: new Set(),
         onFile: (_table, path) => files.push(path),
       },
@@ -423,12 +422,12 @@ async function extractToFiles(args: CaseArgs, dir: string): Promise<string[]> {
     };
     if (args.source === 'sync')
       for (const row of rows(args.shape, args.rows)) {
-        extractor.add(row as FlightRow);
+        extractor.add(row as FlightRow, target);
         if (++n % 1024 === 0 || extractor.flushed) await turn();
       }
     else
       for await (const row of asyncRows(args.shape, args.rows)) {
-        extractor.add(row as FlightRow);
+        extractor.add(row as FlightRow, target);
         if (++n % 1024 === 0 || extractor.flushed) await turn();
       }
     await extractor.finish();

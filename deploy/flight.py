@@ -863,9 +863,13 @@ export const ConfigSchema = z.object({
     'Folder of the local DuckDB file <LOCAL_DATA_DIR>/<DESTINATION_DATABASE>.duckdb (created when missing).',
   ),
   DUCKDB_MEMORY_LIMIT: knob(
-    z.string().regex(/^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/i, 'must be a size like 256MB or 2GB'),
-    '256MB',
-    "DuckDB's memory limit; above it DuckDB evicts written blocks and spills to disk, so memory stays flat on large loads.",
+    z
+      .string()
+      .regex(/^(auto|\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB))$/i, 'must be auto or a size like 256MB or 2GB'),
+    'auto',
+    "DuckDB's memory limit; above it DuckDB evicts written blocks and spills to disk, so memory stays flat on " +
+      'large loads. auto: 128MB plus 0.75MB per column of the tables being loaded (DuckDB holds blocks of every ' +
+      "column it appends to), at most DuckDB's own default (80% of RAM).",
   ),
   LOCK_TIMEOUT_S: knob(
     number(0, 86_400),
@@ -2385,6 +2389,11 @@ class ColumnBuffer {
     this.grow(capacity);
   }
 
+  /** Bytes the arrays take per row of capacity: the validity bit and an 8-byte value, or a text's offset. */
+  get rowBytes(): number {
+    return this.physical === 'utf8' ? 4.125 : 8.125;
+  }
+
   grow(capacity: number) {
     const valid = new Uint8Array(Math.ceil(capacity / 8));
     valid.set(this.valid);
@@ -2405,7 +2414,7 @@ class ColumnBuffer {
     ];
   }
 
-  /** Writes a value already known to fit; returns its approximate size in bytes. */
+  /** Writes a value already known to fit; returns the bytes it made the text buffer allocate (numbers: 0). */
   write(row: number, t: DataType, v: unknown): number {
     this.valid[row >> 3]! |= 1 << (row & 7);
     switch (this.physical) {
@@ -2414,13 +2423,13 @@ class ColumnBuffer {
       }
       case 'float64':
         this.num[row] = Number(v);
-        return 8;
+        return 0;
       case 'bool':
         if (v) this.u32[row >> 5]! |= 1 << (row & 31);
-        return 1;
+        return 0;
       case 'date32':
         this.i32[row] = parsed.days;
-        return 4;
+        return 0;
       case 'int64':
         if (typeof v === 'bigint') this.i64[row] = v;
         else {
@@ -2433,14 +2442,16 @@ class ColumnBuffer {
             this.i32[2 * row + 1] = Math.floor(n / TWO_32);
           }
         }
-        return 8;
+        return 0;
     }
   }
 
   private writeText(row: number, s: string): number {
     const start = this.end;
+    let grown = 0;
     if (this.bytes.length < start + s.length * 3) {
       const bytes = new Uint8Array(Math.max(this.bytes.length * 2, start + s.length * 3, 65536));
+      grown = bytes.length - this.bytes.length;
       bytes.set(this.bytes.subarray(0, start));
       this.bytes = bytes;
     }
@@ -2461,7 +2472,7 @@ class ColumnBuffer {
     this.fill(row);
     this.end = this.offsets[row + 1] = at;
     this.filled = row + 1;
-    return at - start + 4;
+    return grown;
   }
 
   /** Rows skipped since the last value (nulls) end where the last value ended. */
@@ -2730,11 +2741,15 @@ class TableBuffer {
   slots = new Map<string, Slot>();
   /** Slot of each raw top-level key (null for a reserved name): one lookup per value on the common path. */
   private top = new Map<string, Slot | null>();
+  private nested = new Map<string, Map<string, Slot>>();
   /** Slots with a buffer in this batch, in column order. */
   active: Slot[] = [];
   row = 0;
+  /** Bytes the batch's text buffers have allocated. */
   bytes = 0;
+  /** Rows every column's arrays have room for, and the bytes they take per row: the rest of the batch's memory. */
   capacity = 1024;
+  rowBytes = 0;
   files: string[] = [];
   total = 0;
   /** Rows begun, discarded ones too: what a claim is counted against. */
@@ -2772,6 +2787,21 @@ class TableBuffer {
     return slot;
   }
 
+  /** Slot of a raw key of a nested object at column path `prefix`, cached as topSlot's (no name is built per value). */
+  nestedSlot(prefix: string, key: string): Slot {
+    let keys = this.nested.get(prefix);
+    if (!keys) {
+      if (this.nested.size > 100_000) this.nested.clear();
+      this.nested.set(prefix, (keys = new Map()));
+    }
+    let slot = keys.get(key);
+    if (!slot) {
+      if (keys.size > 100_000) keys.clear();
+      keys.set(key, (slot = this.slot(`${prefix}__${normalizeKey(key)}`)));
+    }
+    return slot;
+  }
+
   /** Each leaf of a row is visited once, so a second value for one name in one row is a collision. */
   claim(slot: Slot, key: string, sourceRow: number): void {
     if (slot.lastRow === this.serial)
@@ -2790,7 +2820,10 @@ class TableBuffer {
     for (const slot of created) {
       this.schema.columns.delete(slot.name);
       slot.info = undefined;
-      if (slot.col) this.active.splice(this.active.indexOf(slot), 1);
+      if (slot.col) {
+        this.active.splice(this.active.indexOf(slot), 1);
+        this.rowBytes -= slot.col.rowBytes;
+      }
       slot.col = undefined;
     }
     this.serial++;
@@ -2800,6 +2833,7 @@ class TableBuffer {
     if (!slot.col) {
       slot.col = new ColumnBuffer(type, this.capacity);
       this.active.push(slot);
+      this.rowBytes += slot.col.rowBytes;
     }
     return slot.col;
   }
@@ -2809,6 +2843,8 @@ interface ExtractOptions {
   loadId: string;
   dir: string;
   batchRows: number;
+  /** Bytes of memory the batches' arrays may take (allocated, all tables together); default 64 MiB. */
+  batchBytes?: number;
   /** Tables in the dataset the pipeline doesn't own: a child table by one of these names fails the run. */
   foreign: Set<string>;
   /** Called with each loader file as soon as it is written. */
@@ -2846,7 +2882,8 @@ const RESERVED = new Set([
   '_dlt_valid_from',
   '_dlt_valid_to',
 ]);
-const BATCH_MAX_BYTES = 256 * 1024 * 1024;
+/** Bytes of a batch's arrays (allocated, of all tables together) at which the largest batch is written. */
+const BATCH_BYTES = 64 * 1024 * 1024;
 
 /** Where a resource's rows go: its table's plan, or (`route`) the plan of the table each row names. */
 export interface Target {
@@ -3046,9 +3083,13 @@ export class Extractor {
    */
   private walk(buf: TableBuffer, obj: Row, prefix: string, depth: number): void {
     let objects: [Slot, Row][] | undefined;
-    for (const key of Object.keys(obj)) {
+    // for-in reads the values of same-shaped rows about 3x faster than Object.keys + obj[key]; an object
+    // with a prototype of its own is copied first, so that only its own keys are walked (as Object.keys)
+    const proto: unknown = Object.getPrototypeOf(obj);
+    if (proto !== Object.prototype && proto !== null) obj = { ...obj };
+    for (const key in obj) {
       const v = obj[key];
-      const slot = prefix ? buf.slot(`${prefix}__${normalizeKey(key)}`) : buf.topSlot(key);
+      const slot = prefix ? buf.nestedSlot(prefix, key) : buf.topSlot(key);
       if (slot === null) {
         if (buf.schema.parent === null && normalizeKey(key) === '_dlt_id') this.giveId(buf, v);
         continue;
@@ -3191,11 +3232,33 @@ export class Extractor {
     buf.row++;
     buf.total++;
     buf.serial++;
-    if (buf.row >= this.opts.batchRows || buf.bytes >= BATCH_MAX_BYTES) this.flush(buf);
+    // a batch is written at BATCH_ROWS rows, or once its arrays hold the budget: what they allocated, not
+    // what they hold, so sparse and wide tables write smaller batches rather than take more memory
+    const budget = this.opts.batchBytes ?? BATCH_BYTES;
+    if (buf.row >= this.opts.batchRows || buf.bytes + buf.capacity * buf.rowBytes >= budget) this.flush(buf);
     else if (buf.row >= buf.capacity) {
-      buf.capacity = Math.min(buf.capacity * 4, this.opts.batchRows);
+      const room = Math.floor((budget - buf.bytes) / Math.max(buf.rowBytes + 8, 1));
+      const capacity = Math.min(buf.capacity * 4, this.opts.batchRows, room);
+      if (capacity <= buf.row) return this.flush(buf);
+      buf.capacity = capacity;
       for (const slot of buf.active) slot.col!.grow(buf.capacity);
       if (buf.rootSeqs) buf.rootSeqs = Float64Array.from({ length: buf.capacity }, (_, i) => buf.rootSeqs![i] ?? 0);
+    }
+    // and all tables' batches together: every 4096 rows, the largest is written while they hold more
+    if ((++this.rowsAdded & 4095) === 0) this.holdBudget(budget);
+  }
+
+  private rowsAdded = 0;
+  private holdBudget(budget: number): void {
+    for (;;) {
+      let [total, largest, most] = [0, undefined as TableBuffer | undefined, 0];
+      for (const buf of this.buffers.values()) {
+        const bytes = buf.bytes + buf.capacity * buf.rowBytes;
+        total += bytes;
+        if (buf.row > 0 && bytes > most) [largest, most] = [buf, bytes];
+      }
+      if (total < budget || !largest) return;
+      this.flush(largest);
     }
   }
 
@@ -3221,7 +3284,10 @@ export class Extractor {
     written.catch(() => {}); // reported by finish() or keepUp()
     buf.files.push(path);
     for (const slot of buf.active) slot.col = undefined;
-    [buf.active, buf.row, buf.bytes] = [[], 0, 0];
+    // the next batch starts with room for what the budget allows of the columns this one had
+    const fits = Math.floor((this.opts.batchBytes ?? BATCH_BYTES) / Math.max(buf.rowBytes, 1));
+    buf.capacity = Math.max(64, Math.min(buf.capacity, fits));
+    [buf.active, buf.row, buf.bytes, buf.rowBytes] = [[], 0, 0, 0];
   }
 }
 
@@ -3264,18 +3330,13 @@ async function openDestination(
     try {
       instance = await DuckDBInstance.create('md:', {
         motherduck_token: config.MOTHERDUCK_TOKEN ?? '',
-        memory_limit: config.DUCKDB_MEMORY_LIMIT,
+        ...memoryOption(config),
       });
     } catch (e) {
       throw new FlightError(`could not connect to MotherDuck: ${errorText(e)}`);
     }
   } else {
-    ({ instance, release } = await openLocked(
-      path,
-      config.LOCK_TIMEOUT_S,
-      { memory_limit: config.DUCKDB_MEMORY_LIMIT },
-      signal,
-    ));
+    ({ instance, release } = await openLocked(path, config.LOCK_TIMEOUT_S, memoryOption(config), signal));
   }
   let conn: DuckDBConnection | undefined;
   const close = () => {
@@ -3659,6 +3720,27 @@ async function saveStoredSchema(dest: Destination, schema: DltSchema, previous: 
 /** A failure while loading, as opposed to while extracting. */
 class LoadError extends FlightError {}
 
+// DuckDB's memory while it loads. It holds blocks of every column of a table it appends to (about
+// 0.65 MB per column at full row groups: 601 columns need ~400 MB, whatever the files' size), so a
+// wide table needs more than a narrow one, and beyond its limit DuckDB fails. With
+// DUCKDB_MEMORY_LIMIT=auto the limit starts small, so DuckDB evicts the blocks it has written and
+// memory stays flat however long the load, and grows with the columns of the tables being loaded.
+const AUTO_MEMORY_MB = 128;
+const MEMORY_PER_COLUMN_MB = 0.75;
+
+/** The instance option for a configured limit; auto leaves DuckDB's default until the loader sets its own. */
+const memoryOption = (config: Config): Record<string, string> =>
+  config.DUCKDB_MEMORY_LIMIT.toLowerCase() === 'auto' ? {} : { memory_limit: config.DUCKDB_MEMORY_LIMIT };
+
+/** Megabytes (10^6 bytes, as DuckDB reads MB) of a size as DuckDB or DUCKDB_MEMORY_LIMIT writes it: 256MB, 18.8 GiB. */
+function megabytes(size: string): number {
+  const m = /^([\d.]+)\s*(bytes|[KMGT]i?B)$/i.exec(size.trim());
+  if (!m) return NaN;
+  const unit = m[2]!.toUpperCase();
+  const power = unit === 'BYTES' ? 0 : 'BKMGT'.indexOf(unit[0]!);
+  return (Number(m[1]) * (unit.includes('I') ? 1024 : 1000) ** power) / 1e6;
+}
+
 const STAGE = 'temp.main._flight_stage'; // merge: one root row per key (or version)
 
 export class Loader {
@@ -3676,8 +3758,15 @@ export class Loader {
   private readonly schema: Schema;
   /** The plan of each root table of the run (a routed table's joins when its first row comes). */
   readonly plans: Map<string, Plan>;
-  constructor(dest: Destination, base: Plan, plans: Map<string, Plan>, owned: Owned) {
+  /** DUCKDB_MEMORY_LIMIT as configured; with auto, the limit set (MB) and DuckDB's default, never exceeded. */
+  private readonly memoryLimit: string;
+  private memory = { auto: false, mb: 0, cap: Infinity };
+  /** Columns of each table loaded into in this run (staging tables and their hidden columns included). */
+  private widths = new Map<string, number>();
+
+  constructor(dest: Destination, base: Plan, plans: Map<string, Plan>, owned: Owned, memoryLimit = 'auto') {
     [this.dest, this.plan, this.plans, this.stored, this.schema] = [dest, base, plans, owned.stored, owned.schema];
+    this.memoryLimit = memoryLimit;
     for (const t of owned.schema.values()) {
       const standing = [...t.columns].filter(([, c]) => c.stored).map(([n, c]): [string, ColumnType] => [n, c.type]);
       if (standing.length > 0) this.known.set(dest.table(t.name), new Map(standing));
@@ -3687,6 +3776,42 @@ export class Loader {
   /** Inside the transaction runFlight opened. */
   async begin(): Promise<void> {
     await this.dest.run(`CREATE SCHEMA IF NOT EXISTS ${q(this.plan.database)}.${q(this.plan.dataset)}`);
+    // A loader file is one row group, which DuckDB scans on one thread anyway; more threads only add
+    // coordination (about 40% more CPU for the same files) and take the core that JavaScript builds the
+    // next batch on. finish() gives merge and replace, whose queries do use them, the default back.
+    await this.dest.run('SET threads = 1');
+    if (this.memoryLimit.toLowerCase() === 'auto') {
+      const [setting] = await this.dest.rows(`SELECT current_setting('memory_limit') AS "limit"`);
+      this.memory = { auto: true, mb: 0, cap: megabytes(String(setting?.limit)) || Infinity };
+      await this.fitMemory();
+    }
+  }
+
+  /** auto: DuckDB's limit follows the columns of the tables loaded so far. */
+  private async fitMemory(): Promise<void> {
+    const columns = [...this.widths.values()].reduce((a, b) => a + b, 0);
+    const mb = Math.round(Math.min(this.memory.cap, AUTO_MEMORY_MB + MEMORY_PER_COLUMN_MB * columns));
+    if (!this.memory.auto || mb <= this.memory.mb) return;
+    await this.dest.run(`SET memory_limit = '${mb}MB'`); // a number this code computed: SET takes no parameters
+    this.memory.mb = mb;
+  }
+
+  /** DuckDB's out-of-memory error, rewritten to say which setting to raise and to what. */
+  private outOfMemory(e: unknown, doing: string): unknown {
+    const text = errorText(e);
+    if (!/Out of Memory/i.test(text)) return e;
+    const columns = [...this.widths.values()].reduce((a, b) => a + b, 0);
+    const now = this.memory.auto ? this.memory.mb : megabytes(this.memoryLimit);
+    const need = Math.max(AUTO_MEMORY_MB + MEMORY_PER_COLUMN_MB * columns, 2 * now);
+    const advice = need >= 1000 ? `${Math.ceil(need / 1000)}GB` : `${Math.ceil(need / 64) * 64}MB`;
+    const setting = this.memory.auto
+      ? `DUCKDB_MEMORY_LIMIT=auto (${now} MB here${now >= this.memory.cap ? ", DuckDB's default on this machine" : ''})`
+      : `DUCKDB_MEMORY_LIMIT=${this.memoryLimit}`;
+    return new LoadError(
+      `DuckDB ran out of memory ${doing} with ${setting}: tables of ${columns} columns take about ` +
+        `${Math.ceil(AUTO_MEMORY_MB + MEMORY_PER_COLUMN_MB * columns)} MB to load (${MEMORY_PER_COLUMN_MB} MB per ` +
+        `column); set DUCKDB_MEMORY_LIMIT=${advice} or more (${oneLine(text).split(' | ')[0]})`,
+    );
   }
 
   private closed = false;
@@ -3723,6 +3848,15 @@ export class Loader {
   /** Applies each root table's disposition to it and its child tables, records the load and commits. */
   async finish(pkg: LoadPackage, beforeCommit: (counts: Map<string, number>) => Promise<void>): Promise<void> {
     await this.queue;
+    try {
+      await this.apply(pkg, beforeCommit);
+    } catch (e) {
+      throw this.outOfMemory(e, `applying the load to ${this.plan.database}.${this.plan.dataset}`);
+    }
+  }
+
+  private async apply(pkg: LoadPackage, beforeCommit: (counts: Map<string, number>) => Promise<void>): Promise<void> {
+    await this.dest.run('RESET threads');
     const loaded = new Map<TableSchema, Plan>(); // the run's tables: the roots it loads and their child tables
     for (const table of pkg.schema.values())
       if (this.plans.has(this.rootOf(table.name))) loaded.set(table, this.planOf(table));
@@ -3779,6 +3913,8 @@ export class Loader {
             ? [['_dlt_root_seq', 'bigint']]
             : [];
       await this.evolve(stage ?? this.dest.table(table.name), table, hidden, stage ? VALIDITY : []);
+      this.widths.set(stage ?? table.name, table.columns.size + hidden.length);
+      await this.fitMemory();
       const n = await this.dest.run(
         `INSERT INTO ${stage ?? this.dest.table(table.name)} BY NAME SELECT * FROM read_parquet($file)`,
         { file: path },
@@ -3786,9 +3922,9 @@ export class Loader {
       if (!stage) this.counts.set(table.name, (this.counts.get(table.name) ?? 0) + n);
       rmSync(path);
     } catch (e) {
-      throw e instanceof FlightError
-        ? e
-        : new LoadError(`loading ${table.name} into ${this.plan.database}.${this.plan.dataset}: ${errorText(e)}`);
+      const where = `loading ${table.name} into ${this.plan.database}.${this.plan.dataset}`;
+      const error = this.outOfMemory(e, where);
+      throw error instanceof FlightError ? error : new LoadError(`${where}: ${errorText(e)}`);
     }
   }
 
@@ -4374,7 +4510,7 @@ export async function runFlight({
     await dest.run('BEGIN TRANSACTION'); // state and schema are read in the load's own transaction
     const state = await loadState(dest, base);
     const owned = await readOwnedSchema(dest, base, [...plans.values()]);
-    loader = new Loader(dest, base, plans, owned);
+    loader = new Loader(dest, base, plans, owned, config.DUCKDB_MEMORY_LIMIT);
     await loader.begin();
     const extractor = new Extractor(
       owned.schema,

@@ -1,0 +1,117 @@
+// Memory on wide and sparse data: the extractor writes a batch once its arrays have allocated the
+// byte budget (not only at BATCH_ROWS), and DuckDB's memory limit follows the columns being loaded
+// (DUCKDB_MEMORY_LIMIT=auto), or the run says which limit would do.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Extractor, ParquetWriter, parseConfig, planFor, runFlight, type Row as SourceRow } from '../flight.ts';
+import { dbFile, query, tempDir } from './support.ts';
+
+/** Rows with an id and three of `keys` sparse numeric keys each (k<n> = row number). */
+function* sparseRows(rows: number, keys: number): Generator<SourceRow> {
+  for (let r = 0; r < rows; r++) {
+    const row: SourceRow = { id: r };
+    for (let j = 0; j < 3; j++) row[`k${(r * 3 + j) % keys}`] = r;
+    yield row;
+  }
+}
+
+/** Rows of `cols` numeric columns. */
+function* wideRows(rows: number, cols: number): Generator<SourceRow> {
+  for (let r = 0; r < rows; r++) {
+    const row: SourceRow = { id: r };
+    for (let c = 0; c < cols; c++) row[`c${c}`] = (r + c) % 1000;
+    yield row;
+  }
+}
+
+describe('extract: batches sized by the bytes their arrays allocate', () => {
+  test('a sparse table (50 columns, 3 set per row) is cut into batches within the byte budget, no row lost', async (t) => {
+    const dir = await tempDir(t);
+    const out = join(dir, 'files');
+    await mkdir(out);
+    const parsed = parseConfig({ WRITE_DISPOSITION: 'append', TABLE_NAME: 'sparse' });
+    assert.ok('config' in parsed);
+    const files: string[] = [];
+    const writer = new ParquetWriter();
+    t.after(() => writer.close());
+    const budget = 1024 * 1024;
+    const extractor = new Extractor(
+      new Map(),
+      {
+        loadId: '1',
+        dir: out,
+        batchRows: 122_880,
+        batchBytes: budget,
+        foreign: new Set(),
+        onFile: (_t, p) => files.push(p),
+      },
+      writer,
+    );
+    const target = { plan: planFor(parsed.config) };
+    for (const row of sparseRows(10_000, 50)) extractor.add(row, target);
+    await extractor.finish();
+
+    // every column's arrays hold a row of every batch row: 51 numeric columns and two text ones
+    // take over 400 bytes a row, so a 1 MiB budget is about 2,500 rows, well short of BATCH_ROWS
+    assert.ok(files.length >= 4, `${files.length} files`);
+    const list = `[${files.map((f) => `'${f}'`).join(',')}]`; // temp paths of this test: no quotes in them
+    const perFile = await query(
+      ':memory:',
+      `SELECT count(*) AS n FROM read_parquet(${list}, filename = true) GROUP BY filename`,
+      {
+        write: true,
+      },
+    );
+    for (const { n } of perFile) assert.ok(Number(n) <= budget / 400, `a batch of ${n} rows`);
+    const [sums] = await query(
+      ':memory:',
+      `SELECT count(*) AS n, sum(id) AS ids, sum(k0) AS k0, count(k49) AS k49 FROM read_parquet(${list}, union_by_name = true)`,
+      { write: true },
+    );
+    // k0 is set on the rows r where (3r + j) % 50 == 0 for some j in 0..2
+    let k0 = 0n;
+    for (let r = 0; r < 10_000; r++) if ([0, 1, 2].some((j) => (r * 3 + j) % 50 === 0)) k0 += BigInt(r);
+    assert.deepEqual(sums, { n: 10_000n, ids: 49_995_000n, k0, k49: 600n });
+  });
+});
+
+describe('load: DuckDB memory follows the columns loaded', () => {
+  test('a 600-column table loads with the default DUCKDB_MEMORY_LIMIT (auto)', async (t) => {
+    const dir = await tempDir(t);
+    const summary = await runFlight({
+      env: { LOCAL_DATA_DIR: dir, WRITE_DISPOSITION: 'append', TABLE_NAME: 'wide' },
+      source: () => wideRows(3_000, 600),
+      log: () => {},
+    });
+    assert.equal(summary.status, 'succeeded', summary.error);
+    const [row] = await query(
+      dbFile(dir),
+      'SELECT count(*) AS n, sum(c599) AS s FROM flights_demo.flights_demo_dlt.wide',
+    );
+    let s = 0n;
+    for (let r = 0; r < 3_000; r++) s += BigInt((r + 599) % 1000);
+    assert.deepEqual(row, { n: 3_000n, s });
+  });
+
+  test('with a limit too small, the run fails naming DUCKDB_MEMORY_LIMIT and a limit that would do', async (t) => {
+    const dir = await tempDir(t);
+    const summary = await runFlight({
+      env: { LOCAL_DATA_DIR: dir, WRITE_DISPOSITION: 'append', TABLE_NAME: 'wide', DUCKDB_MEMORY_LIMIT: '64MB' },
+      source: () => wideRows(3_000, 600),
+      log: () => {},
+    });
+    assert.equal(summary.status, 'failed');
+    assert.equal(summary.exitCode, 1);
+    assert.match(summary.error ?? '', /ran out of memory .* with DUCKDB_MEMORY_LIMIT=64MB/);
+    const advice = /set DUCKDB_MEMORY_LIMIT=(\d+)MB or more/.exec(summary.error ?? '');
+    assert.ok(advice && Number(advice[1]) >= 450, summary.error);
+    // one transaction: nothing of the failed load is left
+    const tables = await query(
+      dbFile(dir),
+      `SELECT table_name FROM information_schema.tables WHERE table_name = 'wide'`,
+    );
+    assert.deepEqual(tables, []);
+  });
+});
