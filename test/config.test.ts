@@ -106,6 +106,12 @@ describe('other config errors', () => {
     assertNames(error, 'DESTINATION', 'cloud');
   });
 
+  test('DUCKDB_MEMORY_LIMIT that is neither auto nor a size is a config error', async (t) => {
+    const error = await expectConfigError(t, { DUCKDB_MEMORY_LIMIT: 'lots' });
+    assertNames(error, 'DUCKDB_MEMORY_LIMIT', 'lots');
+    assert.ok(mentions(error, 'auto'), error);
+  });
+
   test('DESTINATION=motherduck without MOTHERDUCK_TOKEN is a config error', async (t) => {
     const error = await expectConfigError(t, { DESTINATION: 'motherduck' });
     assert.ok(error.includes('DESTINATION'), error);
