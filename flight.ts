@@ -63,7 +63,8 @@ const RESERVED_NAMES = {
   catalog: new Set(['main', 'temp', 'system', 'memory', 'information_schema', 'pg_catalog']),
   schema: new Set(['information_schema', 'pg_catalog']),
 };
-const REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/; // no `.` or `..`: it goes into a URL path
+// no `.` or `..`: it goes into a URL path
+const REPO = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$/;
 
 /** A comma-separated list whose entries are trimmed; empty entries and duplicates are errors. */
 const list = (entry: z.ZodString, what: string) =>
@@ -118,7 +119,8 @@ export const ConfigSchema = z.object({
       'is a name DuckDB keeps for itself (main, temp, system, memory, information_schema, pg_catalog)',
     ),
     'flights_demo',
-    'MotherDuck database, or the local file name (<name>.duckdb); every table is addressed as <database>.<dataset>.<table>.',
+    'MotherDuck database, or the local file name (<name>.duckdb); ' +
+      'every table is addressed as <database>.<dataset>.<table>.',
   ),
   DATASET_NAME: knob(
     identifier.refine(
@@ -191,7 +193,9 @@ export const ConfigSchema = z.object({
   GITHUB_RESOURCES: knob(
     list(z.string().regex(/^(repo_stats|issues)$/, 'is not repo_stats or issues'), 'resource'),
     'repo_stats',
-    "Demo source: what to load, comma-separated: repo_stats (one row per repository, into TABLE_NAME as configured) and issues (each repository's issues and pull requests into github_issues, merged on id, incremental on updated_at).",
+    'Demo source: what to load, comma-separated: repo_stats (one row per repository, into TABLE_NAME as configured) ' +
+      "and issues (each repository's issues and pull requests into github_issues, merged on id, " +
+      'incremental on updated_at).',
   ),
   GITHUB_API_URL: knob(
     z
@@ -226,12 +230,14 @@ export const ConfigSchema = z.object({
   ),
   SCHEDULE_CRON: optional(
     cronExpression,
-    'Keep running and start a run at each tick of this 5-field UTC cron expression (as a Flight schedule, e.g. 15 7 * * *); unset: run once.',
+    'Keep running and start a run at each tick of this 5-field UTC cron expression ' +
+      '(as a Flight schedule, e.g. 15 7 * * *); unset: run once.',
   ),
   BATCH_ROWS: knob(
     number(1, 10_000_000, true),
     '122880',
-    "Rows per Arrow record batch and Parquet loader file, per table; the default is DuckDB's row group size, measured fastest (memory use grows with it).",
+    'Rows per Arrow record batch and Parquet loader file, per table; ' +
+      "the default is DuckDB's row group size, measured fastest (memory use grows with it).",
   ),
   MOTHERDUCK_TOKEN: optional(
     z.string(),
@@ -311,7 +317,8 @@ function combinationProblems(raw: (key: ConfigKey) => string | undefined): strin
   ];
   if (dataset === 'main' && (table === ledger || ledger.startsWith(`${table}__`)))
     problems.push(
-      `TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} with DATASET_NAME="main" would load into the run ledger RUN_LEDGER_TABLE=${JSON.stringify(ledger)}; choose another name`,
+      `TABLE_NAME=${JSON.stringify(raw('TABLE_NAME'))} with DATASET_NAME="main" would load into the run ledger ` +
+        `RUN_LEDGER_TABLE=${JSON.stringify(ledger)}; choose another name`,
     );
   if (table.startsWith('_dlt'))
     problems.push(
@@ -343,7 +350,8 @@ export function configHelp(format: 'text' | 'markdown' = 'text'): string {
         '|---|---|---|',
         ...keys.map(
           (k) =>
-            `| \`${k.key}\` | ${k.shown.startsWith('(') ? k.shown : `\`${k.shown}\``} | ${k.help.replace(/[^\s(]*<\S*?>[^\s,;:)]*?(?=[.,;:)]*(\s|$))/g, '`$&`')} |`,
+            `| \`${k.key}\` | ${k.shown.startsWith('(') ? k.shown : `\`${k.shown}\``} | ` +
+            `${k.help.replace(/[^\s(]*<\S*?>[^\s,;:)]*?(?=[.,;:)]*(\s|$))/g, '`$&`')} |`,
         ),
       ].join('\n') + '\n'
     );
@@ -695,7 +703,8 @@ export async function* githubRepoRows(ctx: SourceContext): AsyncGenerator<Row> {
     const parsed = GitHubRepo.safeParse(await ctx.getJson(`${base}/repos/${repo}`, what, gitHubRequest(ctx.config)));
     if (!parsed.success)
       throw new FlightError(
-        `${what}: unexpected response shape (${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
+        `${what}: unexpected response shape ` +
+          `(${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')})`,
       );
     ctx.progress(++done, repos.length, effect);
     return parsed.data;
@@ -781,7 +790,8 @@ async function* inOrder<T, R>(items: readonly T[], limit: number, fn: (item: T) 
     while (inFlight < limit && next < items.length && next < yielded + 4 * limit) {
       inFlight++;
       const p = fn(items[next++]!);
-      p.catch(() => {}).finally(() => (inFlight--, start(yielded))); // awaited below in order; this only keeps Node from calling a failure unhandled meanwhile
+      // awaited below in order; this only keeps Node from calling a failure unhandled meanwhile
+      p.catch(() => {}).finally(() => (inFlight--, start(yielded)));
       results.push(p);
     }
   };
@@ -792,15 +802,28 @@ async function* inOrder<T, R>(items: readonly T[], limit: number, fn: (item: T) 
   }
 }
 
-// ─── HTTP and REST: what sources call ──────────────────────────────────────
+// ─── HTTP and REST: what sources call ──────────────────
 // undici with keep-alive; redirects followed here, so credentials never go to another origin; retries
 // bounded by count and by the run's total wait; REST pages with dlt's paginators. Every credential a
 // request carries is redacted from every line, error and ledger row.
 
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
-const RETRYABLE_NETWORK =
-  /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|UND_ERR_(SOCKET|CLOSED|CONNECT_TIMEOUT|HEADERS_TIMEOUT|BODY_TIMEOUT)|terminated|other side closed|TimeoutError|AbortError/i;
+const RETRYABLE_NETWORK = new RegExp(
+  [
+    'ECONNRESET',
+    'ECONNREFUSED',
+    'EPIPE',
+    'ETIMEDOUT',
+    'EAI_AGAIN',
+    'UND_ERR_(SOCKET|CLOSED|CONNECT_TIMEOUT|HEADERS_TIMEOUT|BODY_TIMEOUT)',
+    'terminated',
+    'other side closed',
+    'TimeoutError',
+    'AbortError',
+  ].join('|'),
+  'i',
+);
 
 /** Credentials of a request: sent only to the origin of the URL asked for, never after a redirect elsewhere. */
 export type Auth =
@@ -966,7 +989,8 @@ function createHttpClient(config: Config, redact: (t: string) => string, secret:
       if (tries >= config.HTTP_MAX_RETRIES)
         throw new FlightError(
           redact(
-            `${what}: gave up after ${tries + 1} attempt${tries ? 's' : ''} (HTTP_MAX_RETRIES=${config.HTTP_MAX_RETRIES}); ` +
+            `${what}: gave up after ${tries + 1} attempt${tries ? 's' : ''} ` +
+              `(HTTP_MAX_RETRIES=${config.HTTP_MAX_RETRIES}); ` +
               `last: ${failure.message} (GET ${shown()})`,
           ),
         );
@@ -1622,7 +1646,8 @@ function typeOf(v: unknown): DataType | null {
       }
   }
   throw new FlightError(
-    `unsupported value of type ${Object.prototype.toString.call(v).slice(8, -1)}; yield plain objects, arrays, strings, numbers, booleans, bigints, Dates or null`,
+    `unsupported value of type ${Object.prototype.toString.call(v).slice(8, -1)}; ` +
+      'yield plain objects, arrays, strings, numbers, booleans, bigints, Dates or null',
   );
 }
 
@@ -1770,7 +1795,8 @@ class ColumnBuffer {
         // not ASCII: the encoder does the whole string (and a lone surrogate, which UTF-8 can't hold, is refused)
         if (!s.isWellFormed())
           throw new FlightError(
-            `a string holds a lone UTF-16 surrogate, which no database text can store as it is: ${JSON.stringify(s.slice(0, 80))}; clean it in the source (String.prototype.toWellFormed)`,
+            'a string holds a lone UTF-16 surrogate, which no database text can store as it is: ' +
+              `${JSON.stringify(s.slice(0, 80))}; clean it in the source (String.prototype.toWellFormed)`,
           );
         at = start + UTF8.encodeInto(s, this.bytes.subarray(start)).written;
         break;
@@ -1925,7 +1951,11 @@ const { writeFileSync } = require('node:fs');
 const pq = require(workerData.parquetWasm);
 parentPort.on('message', ({ path, ipc }) => {
   try {
-    const properties = new pq.WriterPropertiesBuilder().setCompression(pq.Compression.UNCOMPRESSED).setDictionaryEnabled(false).setStatisticsEnabled(pq.EnabledStatistics.None).build();
+    const properties = new pq.WriterPropertiesBuilder()
+      .setCompression(pq.Compression.UNCOMPRESSED)
+      .setDictionaryEnabled(false)
+      .setStatisticsEnabled(pq.EnabledStatistics.None)
+      .build();
     writeFileSync(path, pq.writeParquet(pq.Table.fromIPCStream(ipc), properties));
     parentPort.postMessage({ path });
   } catch (e) {
@@ -2009,7 +2039,10 @@ class RowIds {
   id(n = this.count++): string {
     return this.prefix + n.toString(36).padStart(9, '0');
   }
-  /** The ids of rows `start`.. as an Arrow column, written as bytes rather than a string per row; `given` are ids the data brought. */
+  /**
+   * The ids of rows `start`.. as an Arrow column, written as bytes rather than a string per row; `given` are ids the
+   * data brought.
+   */
   column(start: number, rows: number, given: Map<number, string>): arrow.Data {
     if (given.size > 0)
       return arrow.vectorFromArray(
@@ -2039,7 +2072,10 @@ interface Slot {
   info: ColumnInfo | undefined;
   /** This batch's buffer; flush clears it. */
   col: ColumnBuffer | undefined;
-  /** The row (counted over the run) and source key that last wrote the name, so two keys that normalize to it are caught. */
+  /**
+   * The row (counted over the run) and source key that last wrote the name, so two keys that normalize to it are
+   * caught.
+   */
   lastRow: number;
   lastKey: string;
 }
@@ -2089,7 +2125,8 @@ class TableBuffer {
     if (slot === undefined) {
       const name = normalizeKey(key);
       if (this.top.size > 100_000) this.top.clear(); // keys that are data (ids as keys) must not grow memory
-      this.top.set(key, (slot = RESERVED.has(name) ? null : this.slot(name))); // dlt's own columns come from the normalizer, not the source
+      // dlt's own columns come from the normalizer, not the source
+      this.top.set(key, (slot = RESERVED.has(name) ? null : this.slot(name)));
     }
     return slot;
   }
@@ -2113,7 +2150,8 @@ class TableBuffer {
   claim(slot: Slot, key: string, sourceRow: number): void {
     if (slot.lastRow === this.serial)
       throw new FlightError(
-        `source row ${sourceRow}: keys ${JSON.stringify(slot.lastKey)} and ${JSON.stringify(key)} both land in column ` +
+        `source row ${sourceRow}: keys ${JSON.stringify(slot.lastKey)} and ${JSON.stringify(key)} ` +
+          'both land in column ' +
           `"${slot.name}" of table "${this.schema.name}" (their names normalize to it, or one is a variant of the ` +
           `other's column); rename one in the source`,
       );
@@ -2168,7 +2206,10 @@ function rowRules(plan: Plan) {
     mergeKey: strategy ? plan.mergeKey : null,
     /** Child rows carry _dlt_root_id, so a merge finds the children of a replaced row. */
     rootIds: !!strategy && strategy !== 'scd2',
-    /** Root _dlt_id: random; a hash of the key (upsert: a row keeps its id); a hash of the row (scd2: the id is the version). */
+    /**
+     * Root _dlt_id: random; a hash of the key (upsert: a row keeps its id); a hash of the row (scd2: the id is the
+     * version).
+     */
     ids: strategy === 'upsert' ? 'key' : strategy === 'scd2' ? 'content' : ('random' as 'random' | 'key' | 'content'),
     /** scd2: the root table gets _dlt_valid_from / _dlt_valid_to (set at load, not in the files). */
     validity: strategy === 'scd2',
@@ -2309,7 +2350,8 @@ export class Extractor {
     if (mode === 'evolve') return true;
     if (mode === 'freeze')
       throw new FlightError(
-        `source row ${this.sourceRow}: schema contract: ${change} (resource ${JSON.stringify(this.current.plan.resource)} ` +
+        `source row ${this.sourceRow}: schema contract: ${change} ` +
+          `(resource ${JSON.stringify(this.current.plan.resource)} ` +
           `has ${kind}=freeze); nothing was loaded`,
       );
     let count = this.discarded.get(table);
@@ -2482,7 +2524,8 @@ export class Extractor {
    */
   private put(buf: TableBuffer, slot: Slot, key: string, v: unknown): void {
     let info = slot.info;
-    let t = typeof v === 'string' && info?.type === 'text' ? 'text' : typeOf(v); // any string fits text: no need to parse it
+    // any string fits text: no need to parse it
+    let t = typeof v === 'string' && info?.type === 'text' ? 'text' : typeOf(v);
     if (t === null) return; // nulls are the default; a column that only ever sees nulls is never created
     buf.claim(slot, key, this.sourceRow);
     if (!info) {
@@ -2630,7 +2673,8 @@ async function openDestination(
   if (path !== null && readOnly) {
     instance = await DuckDBInstance.create(path, { access_mode: 'READ_ONLY' }).catch((e: unknown) => {
       throw new FlightError(
-        `could not open ${path} to read it${LOCKED.test(errorText(e)) ? ' (a run holds it; try again when it ends)' : ''}: ${oneLine(errorText(e))}`,
+        `could not open ${path} to read it` +
+          `${LOCKED.test(errorText(e)) ? ' (a run holds it; try again when it ends)' : ''}: ${oneLine(errorText(e))}`,
       );
     });
   } else if (path === null) {
@@ -2702,7 +2746,7 @@ async function openLocked(path: string, timeoutS: number, options: Record<string
   }
 }
 
-// ─── Stored schema: what the pipeline owns ─────────────────────────────────
+// ─── Stored schema: what the pipeline owns ──────────────
 // As dlt does, the pipeline keeps its schema in the destination: <dataset>._dlt_version holds one row
 // per version (dlt's schema JSON, engine 11, dlt's version hash), written in the load's transaction;
 // `_dlt_loads.schema_version_hash` names it. Its tables are the pipeline's own: a run replaces, merges
@@ -3005,7 +3049,8 @@ async function saveStoredSchema(dest: Destination, schema: DltSchema, previous: 
   if (schema === previous) return;
   const table = dest.table('_dlt_version');
   await dest.run(`CREATE TABLE IF NOT EXISTS ${table} (version BIGINT NOT NULL, engine_version BIGINT NOT NULL,
-    inserted_at TIMESTAMPTZ NOT NULL, schema_name VARCHAR NOT NULL, version_hash VARCHAR NOT NULL, schema VARCHAR NOT NULL)`);
+    inserted_at TIMESTAMPTZ NOT NULL, schema_name VARCHAR NOT NULL, version_hash VARCHAR NOT NULL,
+    schema VARCHAR NOT NULL)`);
   await dest.run(`INSERT INTO ${table} VALUES ($version, $engine, now(), $name, $hash, $schema)`, {
     version: schema.version,
     engine: schema.engine_version,
@@ -3172,7 +3217,8 @@ export class Loader {
       const tables = [...loaded].filter(([, p]) => p === plan).map(([t]) => t);
       const stages = new Map([...this.stages].filter(([name]) => tables.some((t) => t.name === name)));
       if (plan.disposition === 'replace') {
-        for (const table of tables) await this.dest.run(`DELETE FROM ${this.dest.table(table.name)}`); // child tables too, as dlt
+        // child tables too, as dlt
+        for (const table of tables) await this.dest.run(`DELETE FROM ${this.dest.table(table.name)}`);
         for (const [name, stage] of stages)
           this.counts.set(
             name,
@@ -3350,13 +3396,16 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
     counts.set(
       plan.table,
       await dest.run(
-        `INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq) FROM ${STAGE} AS s WHERE NOT ${deletedSql(pkg, plan, 's')}`,
+        `INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq) FROM ${STAGE} AS s
+         WHERE NOT ${deletedSql(pkg, plan, 's')}`,
       ),
     );
     await insertStagedChildren(dest, pkg, plan, stages, counts);
   },
 
-  /** Update matching keys in place, every column from the run's row (as dlt: what it lacks is NULL), insert new keys. */
+  /**
+   * Update matching keys in place, every column from the run's row (as dlt: what it lacks is NULL), insert new keys.
+   */
   async upsert(dest, pkg, plan, run) {
     const { stages, counts } = run;
     const root = [...(pkg.schema.get(plan.table)?.columns ?? [])];
@@ -3367,7 +3416,8 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
       `MERGE INTO ${dest.table(plan.table)} AS d USING ${STAGE} AS s ON ${keyMatch(plan.primaryKey, 'd', 's')}
        WHEN MATCHED AND ${deleted} THEN DELETE
        WHEN MATCHED THEN UPDATE SET ${brought.map((c) => `${q(c)} = s.${q(c)}`).join(', ')}
-       WHEN NOT MATCHED AND NOT ${deleted} THEN INSERT (${brought.map(q).join(', ')}) VALUES (${brought.map((c) => `s.${q(c)}`).join(', ')})`,
+       WHEN NOT MATCHED AND NOT ${deleted} THEN INSERT (${brought.map(q).join(', ')})
+         VALUES (${brought.map((c) => `s.${q(c)}`).join(', ')})`,
     );
     counts.set(
       plan.table,
@@ -3395,7 +3445,8 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
     counts.set(
       plan.table,
       await dest.run(
-        `INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq), CAST($at AS TIMESTAMPTZ) AS _dlt_valid_from FROM ${STAGE} AS n
+        `INSERT INTO ${root} BY NAME SELECT * EXCLUDE (_dlt_seq), CAST($at AS TIMESTAMPTZ) AS _dlt_valid_from
+         FROM ${STAGE} AS n
          WHERE NOT EXISTS (SELECT 1 FROM ${root} AS d WHERE d._dlt_valid_to IS NULL AND d._dlt_id = n._dlt_id)`,
         at,
       ),
@@ -3407,7 +3458,9 @@ const MERGE: Record<Plan['mergeStrategy'], MergeStrategy> = {
       counts.set(
         name,
         await dest.run(
-          `INSERT INTO ${child} BY NAME SELECT * FROM ${stage} AS n WHERE NOT EXISTS (SELECT 1 FROM ${child} AS d WHERE d._dlt_id = n._dlt_id) QUALIFY row_number() OVER (PARTITION BY _dlt_id) = 1`,
+          `INSERT INTO ${child} BY NAME SELECT * FROM ${stage} AS n
+           WHERE NOT EXISTS (SELECT 1 FROM ${child} AS d WHERE d._dlt_id = n._dlt_id)
+           QUALIFY row_number() OVER (PARTITION BY _dlt_id) = 1`,
         ),
       );
     }
@@ -3424,7 +3477,8 @@ function loadInstant(loadId: string): string {
 async function recordLoad(dest: Destination, pkg: LoadPackage, schema: DltSchema): Promise<void> {
   const loads = dest.table('_dlt_loads');
   await dest.run(
-    `CREATE TABLE IF NOT EXISTS ${loads} (load_id VARCHAR NOT NULL, schema_name VARCHAR, status BIGINT NOT NULL, inserted_at TIMESTAMPTZ NOT NULL, schema_version_hash VARCHAR)`,
+    `CREATE TABLE IF NOT EXISTS ${loads} (load_id VARCHAR NOT NULL, schema_name VARCHAR, status BIGINT NOT NULL,
+     inserted_at TIMESTAMPTZ NOT NULL, schema_version_hash VARCHAR)`,
   );
   await dest.run(`INSERT INTO ${loads} VALUES ($id, $schema, 0, now(), $hash)`, {
     id: pkg.loadId,
@@ -3450,7 +3504,10 @@ const digest128 = (text: string, bytes: number) =>
 
 export const encodeState = (state: PipelineState) =>
   deflateSync(JSON.stringify(state), { level: 9 }).toString('base64');
-/** Decodes dlt's state column; values Python dlt tagged with a private-use character (dates, decimals) come back as their text. */
+/**
+ * Decodes dlt's state column; values Python dlt tagged with a private-use character (dates, decimals) come back as
+ * their text.
+ */
 export function decodeState(text: string): PipelineState {
   const json = /^[A-Za-z0-9+/]+=*$/.test(text) ? inflateSync(Buffer.from(text, 'base64')).toString('utf8') : text;
   return JSON.parse(json, (_k, v: unknown) =>
@@ -3518,7 +3575,8 @@ async function saveState(dest: Destination, plan: Plan, state: PipelineState, lo
   state._version_hash = hash;
   const encoded = serialized(() => encodeState(state));
   const table = dest.table('_dlt_pipeline_state');
-  await dest.run(`CREATE TABLE IF NOT EXISTS ${table} (version BIGINT NOT NULL, engine_version BIGINT NOT NULL, pipeline_name VARCHAR NOT NULL, state VARCHAR NOT NULL,
+  await dest.run(`CREATE TABLE IF NOT EXISTS ${table} (version BIGINT NOT NULL, engine_version BIGINT NOT NULL,
+    pipeline_name VARCHAR NOT NULL, state VARCHAR NOT NULL,
     created_at TIMESTAMPTZ NOT NULL, version_hash VARCHAR, _dlt_load_id VARCHAR NOT NULL, _dlt_id VARCHAR NOT NULL)`);
   await dest.run(`INSERT INTO ${table} VALUES ($version, $engine, $pipeline, $state, now(), $hash, $loadId, $id)`, {
     version: state._state_version ?? 0,
@@ -3565,7 +3623,8 @@ interface IncrementalState {
 function compareCursor(a: Cursor, b: Cursor, path: string): number {
   if (typeof a !== typeof b)
     throw new FlightError(
-      `incremental cursor "${path}": cannot compare ${JSON.stringify(String(a))} with ${JSON.stringify(String(b))} (different types)`,
+      `incremental cursor "${path}": cannot compare ${JSON.stringify(String(a))} with ${JSON.stringify(String(b))} ` +
+        '(different types)',
     );
   return a < b ? -1 : a > b ? 1 : 0;
 }
@@ -3599,7 +3658,8 @@ export function makeIncremental<T extends Cursor>(
       );
     if (typeof value !== 'string' && typeof value !== 'number')
       throw new FlightError(
-        `incremental cursor "${cursorPath}" must be a string or a number (an ISO timestamp as text, say), got ${Object.prototype.toString.call(value).slice(8, -1)}`,
+        `incremental cursor "${cursorPath}" must be a string or a number (an ISO timestamp as text, say), ` +
+          `got ${Object.prototype.toString.call(value).slice(8, -1)}`,
       );
     if (startValue !== undefined) {
       const vsStart = compareCursor(value, startValue, cursorPath);
@@ -3903,7 +3963,8 @@ export async function runFlight({
         await writeLedger(dest, base, ledgerEntry('failed', new Map(), `failed during ${step}`, summary.error));
         say('ledger', 'ok', { effect: `table:${base.database}.main.${base.ledger}`, status: 'failed' });
       } catch (ledgerError) {
-        summary.error += `\n(and the failed run could not be recorded in the ledger: ${redact(errorText(ledgerError))})`;
+        summary.error +=
+          '\n(and the failed run could not be recorded in the ledger: ' + `${redact(errorText(ledgerError))})`;
         say('ledger', 'failed', { error: oneLine(redact(errorText(ledgerError))) });
       }
     }
@@ -3963,12 +4024,14 @@ function runPlans(resources: Resource[], base: Plan) {
             (p.dataset === 'main' && p.table === p.ledger.toLowerCase())
           )
             throw new FlightError(
-              `resource ${JSON.stringify(r.name)} routes a row to table ${JSON.stringify(name)}, which can't be a table of the dataset (empty, a dlt table or the ledger)`,
+              `resource ${JSON.stringify(r.name)} routes a row to table ${JSON.stringify(name)}, ` +
+                "which can't be a table of the dataset (empty, a dlt table or the ledger)",
             );
           const other = plans.get(p.table);
           if (other && other.resource !== r.name)
             throw new FlightError(
-              `resource ${JSON.stringify(r.name)} routes a row to table "${p.table}", which resource ${JSON.stringify(other.resource)} loads`,
+              `resource ${JSON.stringify(r.name)} routes a row to table "${p.table}", ` +
+                `which resource ${JSON.stringify(other.resource)} loads`,
             );
           routed.set(name, p);
           plans.set(p.table, p);
@@ -4101,7 +4164,8 @@ async function sourceRows(returned: Rows | Promise<Rows>): Promise<Rows> {
     return rows as Rows;
   const got = rows === null ? 'null' : typeof rows === 'object' ? 'an object that is not iterable' : typeof rows;
   throw new FlightError(
-    `a source must return its rows as an array, a generator or an async generator (or a Promise of an array), got ${got}`,
+    'a source must return its rows as an array, a generator or an async generator (or a Promise of an array), ' +
+      `got ${got}`,
   );
 }
 
@@ -4243,7 +4307,8 @@ async function showStatus(env: Env): Promise<number> {
       delete run.table_counts;
     }
     const tables = await dest.rows(
-      `SELECT table_name FROM information_schema.tables WHERE table_catalog = $db AND table_schema = $ds ORDER BY table_name`,
+      `SELECT table_name FROM information_schema.tables
+       WHERE table_catalog = $db AND table_schema = $ds ORDER BY table_name`,
       { db: plan.database, ds: plan.dataset },
     );
     const counts = [];
@@ -4253,7 +4318,9 @@ async function showStatus(env: Env): Promise<number> {
         rows: (await dest.rows(`SELECT count(*) AS n FROM ${dest.table(String(table_name))}`))[0]?.n,
       });
     console.log(
-      `Pipeline ${parsed.config.PIPELINE_NAME} at ${plan.databasePath ?? `md:${plan.database}`}\n\nLast runs (newest first):\n${formatTable(runs) || '  none yet'}\n\nTables:\n${formatTable(counts) || '  none yet'}`,
+      `Pipeline ${parsed.config.PIPELINE_NAME} at ${plan.databasePath ?? `md:${plan.database}`}\n\n` +
+        `Last runs (newest first):\n${formatTable(runs) || '  none yet'}\n\n` +
+        `Tables:\n${formatTable(counts) || '  none yet'}`,
     );
     return 0;
   } finally {
