@@ -75,6 +75,58 @@ describe('extract: batches sized by the bytes their arrays allocate', () => {
     for (let r = 0; r < 10_000; r++) if ([0, 1, 2].some((j) => (r * 3 + j) % 50 === 0)) k0 += BigInt(r);
     assert.deepEqual(sums, { n: 10_000n, ids: 49_995_000n, k0, k49: 600n });
   });
+
+  test('a child table cut into many batches by the byte budget while its root table is not: every child keeps its parent', async (t) => {
+    const dir = await tempDir(t);
+    const out = join(dir, 'files');
+    await mkdir(out);
+    const parsed = parseConfig({ WRITE_DISPOSITION: 'append', TABLE_NAME: 'orders' });
+    assert.ok('config' in parsed);
+    const files = new Map<string, string[]>();
+    const writer = new ParquetWriter();
+    t.after(() => writer.close());
+    const extractor = new Extractor(
+      new Map(),
+      {
+        loadId: '1',
+        dir: out,
+        batchRows: 122_880,
+        batchBytes: 512 * 1024,
+        foreign: new Set(),
+        onFile: (table, p) => files.set(table.name, [...(files.get(table.name) ?? []), p]),
+      },
+      writer,
+    );
+    const target = { plan: planFor(parsed.config) };
+    // each order has 1-8 lines of 20 columns: the child table reaches the budget many times over
+    // while the root's batch stays open, so the files of the two interleave
+    for (let r = 0; r < 6_000; r++) {
+      const lines = Array.from({ length: 1 + (r % 8) }, (_, i) =>
+        Object.fromEntries([['n', i], ...Array.from({ length: 19 }, (_, c) => [`c${c}`, r + c])]),
+      );
+      extractor.add({ id: r, note: `order ${r}`, lines }, target);
+    }
+    await extractor.finish();
+
+    const roots = files.get('orders') ?? [];
+    const children = files.get('orders__lines') ?? [];
+    assert.ok(children.length >= 3, `${children.length} child files`);
+    const list = (paths: string[]) => `[${paths.map((f) => `'${f}'`).join(',')}]`; // temp paths: no quotes
+    const [check] = await query(
+      ':memory:',
+      `SELECT (SELECT count(*) FROM read_parquet(${list(roots)})) AS roots,
+              count(*) AS lines,
+              count(o._dlt_id) AS linked,
+              sum(l.c0 - o.id) AS drift
+       FROM read_parquet(${list(children)}) AS l
+       LEFT JOIN read_parquet(${list(roots)}) AS o ON o._dlt_id = l._dlt_parent_id`,
+      { write: true },
+    );
+    let lines = 0;
+    for (let r = 0; r < 6_000; r++) lines += 1 + (r % 8);
+    // every line found its order, and the order it found is its own (c0 = the order's id)
+    assert.deepEqual(check, { roots: 6_000n, lines: BigInt(lines), linked: BigInt(lines), drift: 0n });
+  });
 });
 
 describe('load: DuckDB memory follows the columns loaded', () => {
