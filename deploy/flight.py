@@ -2375,10 +2375,10 @@ const isRecord = (v: unknown): v is Row =>
   !(v instanceof Set);
 
 // ─── Write Parquet: columns built straight into typed arrays ──────────
-// The hot path. Each table buffers one batch of rows as Arrow columns (typed arrays and validity
-// bitmaps; strings are kept as JS strings and encoded into one UTF-8 buffer when the batch is
-// written). A full batch becomes one Parquet loader file, so memory stays flat however long the
-// source runs.
+// The hot path. Each table buffers one batch of rows as Arrow columns: typed arrays and validity
+// bitmaps, text encoded to UTF-8 as it arrives (no JS string is kept for a batch). A batch becomes
+// one Parquet loader file at BATCH_ROWS rows, or once the arrays of all tables' batches have
+// allocated BATCH_BYTES, so memory stays flat however long, wide or sparse the source.
 
 type Physical = 'int64' | 'float64' | 'bool' | 'date32' | 'utf8';
 const PHYSICAL: Record<DataType, Physical> = {
