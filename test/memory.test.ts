@@ -1,11 +1,19 @@
 // Memory on wide and sparse data: the extractor writes a batch once its arrays have allocated the
 // byte budget (not only at BATCH_ROWS), and DuckDB's memory limit follows the columns being loaded
 // (DUCKDB_MEMORY_LIMIT=auto), or the run says which limit would do.
-import { test, describe } from 'node:test';
+import { test, describe, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Extractor, ParquetWriter, parseConfig, planFor, runFlight, type Row as SourceRow } from '../flight.ts';
+import {
+  Extractor,
+  ParquetWriter,
+  parseConfig,
+  planFor,
+  runFlight,
+  type Row as SourceRow,
+  type TableSchema,
+} from '../flight.ts';
 import { dbFile, query, tempDir } from './support.ts';
 
 /** Rows with an id and three of `keys` sparse numeric keys each (k<n> = row number). */
@@ -26,37 +34,44 @@ function* wideRows(rows: number, cols: number): Generator<SourceRow> {
   }
 }
 
+/**
+ * Extracts `rows` into table `table` (append) with a `budget`-byte batch budget, as runFlight's
+ * extract step does; returns the loader files written, by table.
+ */
+async function extractFiles(
+  t: TestContext,
+  table: string,
+  budget: number,
+  rows: Iterable<SourceRow>,
+): Promise<Map<string, string[]>> {
+  const out = join(await tempDir(t), 'files');
+  await mkdir(out);
+  const parsed = parseConfig({ WRITE_DISPOSITION: 'append', TABLE_NAME: table });
+  assert.ok('config' in parsed);
+  const files = new Map<string, string[]>();
+  const writer = new ParquetWriter();
+  t.after(() => writer.close());
+  const onFile = (table: TableSchema, p: string) => files.set(table.name, [...(files.get(table.name) ?? []), p]);
+  const options = { loadId: '1', dir: out, batchRows: 122_880, batchBytes: budget, foreign: new Set<string>(), onFile };
+  const extractor = new Extractor(new Map(), options, writer);
+  const target = { plan: planFor(parsed.config) };
+  for (const row of rows) extractor.add(row, target);
+  await extractor.finish();
+  return files;
+}
+
+/** A DuckDB list literal of loader file paths: temp paths this test made, with no quotes in them. */
+const parquetList = (paths: string[]) => `[${paths.map((f) => `'${f}'`).join(',')}]`;
+
 describe('extract: batches sized by the bytes their arrays allocate', () => {
   test('a sparse table (50 columns, 3 set per row) is cut into batches within the byte budget, no row lost', async (t) => {
-    const dir = await tempDir(t);
-    const out = join(dir, 'files');
-    await mkdir(out);
-    const parsed = parseConfig({ WRITE_DISPOSITION: 'append', TABLE_NAME: 'sparse' });
-    assert.ok('config' in parsed);
-    const files: string[] = [];
-    const writer = new ParquetWriter();
-    t.after(() => writer.close());
     const budget = 1024 * 1024;
-    const extractor = new Extractor(
-      new Map(),
-      {
-        loadId: '1',
-        dir: out,
-        batchRows: 122_880,
-        batchBytes: budget,
-        foreign: new Set(),
-        onFile: (_t, p) => files.push(p),
-      },
-      writer,
-    );
-    const target = { plan: planFor(parsed.config) };
-    for (const row of sparseRows(10_000, 50)) extractor.add(row, target);
-    await extractor.finish();
+    const files = (await extractFiles(t, 'sparse', budget, sparseRows(10_000, 50))).get('sparse') ?? [];
 
     // every column's arrays hold a row of every batch row: 51 numeric columns and two text ones
     // take over 400 bytes a row, so a 1 MiB budget is about 2,500 rows, well short of BATCH_ROWS
     assert.ok(files.length >= 4, `${files.length} files`);
-    const list = `[${files.map((f) => `'${f}'`).join(',')}]`; // temp paths of this test: no quotes in them
+    const list = parquetList(files);
     const perFile = await query(
       ':memory:',
       `SELECT count(*) AS n FROM read_parquet(${list}, filename = true) GROUP BY filename`,
@@ -77,49 +92,29 @@ describe('extract: batches sized by the bytes their arrays allocate', () => {
   });
 
   test('a child table cut into many batches by the byte budget while its root table is not: every child keeps its parent', async (t) => {
-    const dir = await tempDir(t);
-    const out = join(dir, 'files');
-    await mkdir(out);
-    const parsed = parseConfig({ WRITE_DISPOSITION: 'append', TABLE_NAME: 'orders' });
-    assert.ok('config' in parsed);
-    const files = new Map<string, string[]>();
-    const writer = new ParquetWriter();
-    t.after(() => writer.close());
-    const extractor = new Extractor(
-      new Map(),
-      {
-        loadId: '1',
-        dir: out,
-        batchRows: 122_880,
-        batchBytes: 512 * 1024,
-        foreign: new Set(),
-        onFile: (table, p) => files.set(table.name, [...(files.get(table.name) ?? []), p]),
-      },
-      writer,
-    );
-    const target = { plan: planFor(parsed.config) };
     // each order has 1-8 lines of 20 columns: the child table reaches the budget many times over
     // while the root's batch stays open, so the files of the two interleave
-    for (let r = 0; r < 6_000; r++) {
-      const lines = Array.from({ length: 1 + (r % 8) }, (_, i) =>
-        Object.fromEntries([['n', i], ...Array.from({ length: 19 }, (_, c) => [`c${c}`, r + c])]),
-      );
-      extractor.add({ id: r, note: `order ${r}`, lines }, target);
+    function* orders(): Generator<SourceRow> {
+      for (let r = 0; r < 6_000; r++) {
+        const lines = Array.from({ length: 1 + (r % 8) }, (_, i) =>
+          Object.fromEntries([['n', i], ...Array.from({ length: 19 }, (_, c) => [`c${c}`, r + c])]),
+        );
+        yield { id: r, note: `order ${r}`, lines };
+      }
     }
-    await extractor.finish();
+    const files = await extractFiles(t, 'orders', 512 * 1024, orders());
 
     const roots = files.get('orders') ?? [];
     const children = files.get('orders__lines') ?? [];
     assert.ok(children.length >= 3, `${children.length} child files`);
-    const list = (paths: string[]) => `[${paths.map((f) => `'${f}'`).join(',')}]`; // temp paths: no quotes
     const [check] = await query(
       ':memory:',
-      `SELECT (SELECT count(*) FROM read_parquet(${list(roots)})) AS roots,
+      `SELECT (SELECT count(*) FROM read_parquet(${parquetList(roots)})) AS roots,
               count(*) AS lines,
               count(o._dlt_id) AS linked,
               sum(l.c0 - o.id) AS drift
-       FROM read_parquet(${list(children)}) AS l
-       LEFT JOIN read_parquet(${list(roots)}) AS o ON o._dlt_id = l._dlt_parent_id`,
+       FROM read_parquet(${parquetList(children)}) AS l
+       LEFT JOIN read_parquet(${parquetList(roots)}) AS o ON o._dlt_id = l._dlt_parent_id`,
       { write: true },
     );
     let lines = 0;
