@@ -3079,6 +3079,8 @@ class LoadError extends FlightError {}
 // memory stays flat however long the load, and grows with the columns of the tables being loaded.
 const AUTO_MEMORY_MB = 128;
 const MEMORY_PER_COLUMN_MB = 0.75;
+/** The memory DuckDB gets with DUCKDB_MEMORY_LIMIT=auto (before the cap) to load tables of `columns` columns. */
+export const autoMemoryMb = (columns: number): number => AUTO_MEMORY_MB + MEMORY_PER_COLUMN_MB * columns;
 
 /** The instance option for a configured limit; auto leaves DuckDB's default until the loader sets its own. */
 const memoryOption = (config: Config): Record<string, string> =>
@@ -3142,7 +3144,7 @@ export class Loader {
   /** auto: DuckDB's limit follows the columns of the tables loaded so far. */
   private async fitMemory(): Promise<void> {
     const columns = [...this.widths.values()].reduce((a, b) => a + b, 0);
-    const mb = Math.round(Math.min(this.memory.cap, AUTO_MEMORY_MB + MEMORY_PER_COLUMN_MB * columns));
+    const mb = Math.round(Math.min(this.memory.cap, autoMemoryMb(columns)));
     if (!this.memory.auto || mb <= this.memory.mb) return;
     await this.dest.run(`SET memory_limit = '${mb}MB'`); // a number this code computed: SET takes no parameters
     this.memory.mb = mb;
@@ -3154,14 +3156,14 @@ export class Loader {
     if (!/Out of Memory/i.test(text)) return e;
     const columns = [...this.widths.values()].reduce((a, b) => a + b, 0);
     const now = this.memory.auto ? this.memory.mb : megabytes(this.memoryLimit);
-    const need = Math.max(AUTO_MEMORY_MB + MEMORY_PER_COLUMN_MB * columns, 2 * now);
+    const need = Math.max(autoMemoryMb(columns), 2 * now);
     const advice = need >= 1000 ? `${Math.ceil(need / 1000)}GB` : `${Math.ceil(need / 64) * 64}MB`;
     const setting = this.memory.auto
       ? `DUCKDB_MEMORY_LIMIT=auto (${now} MB here${now >= this.memory.cap ? ", DuckDB's default on this machine" : ''})`
       : `DUCKDB_MEMORY_LIMIT=${this.memoryLimit}`;
     return new LoadError(
       `DuckDB ran out of memory ${doing} with ${setting}: tables of ${columns} columns take about ` +
-        `${Math.ceil(AUTO_MEMORY_MB + MEMORY_PER_COLUMN_MB * columns)} MB to load (${MEMORY_PER_COLUMN_MB} MB per ` +
+        `${Math.ceil(autoMemoryMb(columns))} MB to load (${MEMORY_PER_COLUMN_MB} MB per ` +
         `column); set DUCKDB_MEMORY_LIMIT=${advice} or more (${oneLine(text).split(' | ')[0]})`,
     );
   }
@@ -3177,7 +3179,7 @@ export class Loader {
     this.queue.catch(() => {}); // reported by drain(); this only keeps Node from calling it unhandled meanwhile
   }
 
-  /** Waits while DuckDB is more than a file behind, so extract never runs far ahead of the load. */
+  /** When DuckDB is more than a file behind, waits until it has caught up: extract never runs far ahead of the load. */
   async keepUp(): Promise<void> {
     if (this.pending > 1) await this.queue;
   }

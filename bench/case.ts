@@ -14,10 +14,20 @@ import { fileURLToPath } from 'node:url';
 import {
   DuckDBInstance,
   DuckDBTimestampTZValue,
+  listValue,
+  type DuckDBConnection,
   type DuckDBAppender,
   type DuckDBPreparedStatement,
 } from '@duckdb/node-api';
-import { Extractor, ParquetWriter, parseConfig, planFor, runFlight, type Row as FlightRow } from '../flight.ts';
+import {
+  autoMemoryMb,
+  Extractor,
+  ParquetWriter,
+  parseConfig,
+  planFor,
+  runFlight,
+  type Row as FlightRow,
+} from '../flight.ts';
 import { CASES, RESULT_MARK, type CaseArgs, type CaseResult } from './protocol.ts';
 import {
   asyncRows,
@@ -117,14 +127,18 @@ const phaseNote = (p: Phases) =>
     .map(([step, s]) => `${step} ${s.seconds.toFixed(2)} s (RSS after ${s.rssMb.toFixed(0)} MB)`)
     .join(', ');
 
+/** The first value of a query's first row, as a number DuckDB counted or summed. */
+async function scalarOn(conn: DuckDBConnection, sql: string): Promise<bigint> {
+  return BigInt((await conn.runAndReadAll(sql)).getRows()[0]?.[0] as number | bigint);
+}
 /** Reads one number from the case's database (not timed). */
 async function scalar(dir: string, sql: string): Promise<bigint> {
   const instance = await DuckDBInstance.create(join(dir, `${DB}.duckdb`));
   try {
     const conn = await instance.connect();
-    const value = (await conn.runAndReadAll(sql)).getRows()[0]?.[0];
+    const value = await scalarOn(conn, sql);
     conn.closeSync();
-    return BigInt(value as number | bigint);
+    return value;
   } finally {
     instance.closeSync();
   }
@@ -231,16 +245,18 @@ async function prefill(args: CaseArgs): Promise<Timed> {
   return t;
 }
 
-async function pipelineMerge(args: CaseArgs): Promise<Timed> {
-  // the prefill runs in a process of its own, so this process's peak RSS is the merge's
+/** Runs untimed set-up (another case of this file) in a process of its own, so its memory doesn't count here. */
+function inChild(args: CaseArgs, kind: 'prefill' | 'files'): void {
   const child = spawnSync(
     process.execPath,
-    [...process.execArgv, fileURLToPath(import.meta.url), JSON.stringify({ ...args, case: 'prefill' })],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
+    [...process.execArgv, fileURLToPath(import.meta.url), JSON.stringify({ ...args, case: kind })],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  if (child.status !== 0) throw new Error(`prefill failed (exit ${child.status ?? child.signal})`);
+  if (child.status !== 0) throw new Error(`${kind} failed (exit ${child.status ?? child.signal})`);
+}
+
+async function pipelineMerge(args: CaseArgs): Promise<Timed> {
+  inChild(args, 'prefill'); // this process's peak RSS is the merge's
   let phases: Phases = {};
   const t = await timed(async () => {
     phases = (await flight(args, 'merge', () => source(args, () => mergeRows(args.shape, args.rows)))).phases;
@@ -418,11 +434,10 @@ async function sourceOnly(args: CaseArgs): Promise<Timed> {
  * The pipeline without DuckDB: rows normalized into batches and written as Parquet loader files
  * (runFlight's extract step, append, into an empty schema), the files left in `dir`/files.
  */
-async function extractToFiles(args: CaseArgs, dir: string): Promise<string[]> {
+async function extractToFiles(args: CaseArgs, dir: string, writer = new ParquetWriter()): Promise<string[]> {
   const parsed = parseConfig(flightEnv(args, 'append'));
   if ('problems' in parsed) throw new Error(parsed.problems.join('; '));
   const files: string[] = [];
-  const writer = new ParquetWriter();
   try {
     const target = { plan: planFor(parsed.config) };
     const extractor = new Extractor(
@@ -470,22 +485,52 @@ async function extractOnly(args: CaseArgs): Promise<Timed> {
   return { ...t, note: `the extract step alone (normalize, Parquet files on the worker), no DuckDB: ${count} file(s)` };
 }
 
-/** DuckDB alone: the pipeline's loader files (made first, untimed) loaded one by one in one transaction. */
-async function readParquetOnly(args: CaseArgs): Promise<Timed> {
+/** Not timed: the pipeline's loader files for case r, left in `dir`/files. */
+async function files(args: CaseArgs): Promise<Timed> {
   const dir = join(args.dir, 'files');
   mkdirSync(dir);
-  const files = await extractToFiles(args, dir);
-  const env = flightEnv(args, 'append');
+  return timed(async () => ({ rows: (await extractToFiles(args, dir)).length }));
+}
+
+/**
+ * DuckDB alone: the pipeline's loader files (made first, untimed, in another process so this one's peak RSS is
+ * DuckDB's) loaded one by one in one transaction, as the loader does: one thread, the memory limit
+ * DUCKDB_MEMORY_LIMIT=auto would set for the table's columns. Each table's files (a child table's too) go into a
+ * table of their own.
+ */
+async function readParquetOnly(args: CaseArgs): Promise<Timed> {
+  inChild(args, 'files');
+  const dir = join(args.dir, 'files');
+  const byTable = new Map<string, string[]>(); // t000.000001.parquet: table 0's second file
+  for (const name of readdirSync(dir).sort()) {
+    const table = name.split('.')[0]!;
+    byTable.set(table, [...(byTable.get(table) ?? []), name]);
+  }
+  const target = (table: string) =>
+    table === 't000' ? FULL_TABLE : `${q(DB)}.${q(SCHEMA)}.${q(`${TABLE}__${table}`)}`;
+  let columnCount = 0;
   const t = await timed(async () => {
-    const instance = await DuckDBInstance.create(join(args.dir, `${DB}.duckdb`), {
-      memory_limit: env.DUCKDB_MEMORY_LIMIT ?? '256MB',
-    });
+    const instance = await DuckDBInstance.create(join(args.dir, `${DB}.duckdb`), { threads: '1' });
     const conn = await instance.connect();
     await conn.run('BEGIN TRANSACTION');
     await conn.run(`CREATE SCHEMA ${q(DB)}.${q(SCHEMA)}`);
-    await conn.run(`CREATE TABLE ${FULL_TABLE} AS SELECT * FROM read_parquet($file) LIMIT 0`, { file: files[0]! });
-    for (const file of files)
-      await conn.run(`INSERT INTO ${FULL_TABLE} BY NAME SELECT * FROM read_parquet($file)`, { file });
+    for (const [table, names] of byTable) {
+      const paths = listValue(names.map((name) => join(dir, name)));
+      await conn.run(
+        `CREATE TABLE ${target(table)} AS SELECT * FROM read_parquet($paths, union_by_name = true) LIMIT 0`,
+        {
+          paths,
+        },
+      );
+      columnCount += Number(await scalarOn(conn, `SELECT count(*) FROM (DESCRIBE ${target(table)})`));
+    }
+    const limit = args.env.DUCKDB_MEMORY_LIMIT ?? 'auto';
+    await conn.run(`SET memory_limit = '${limit === 'auto' ? `${Math.round(autoMemoryMb(columnCount))}MB` : limit}'`);
+    for (const [table, names] of byTable)
+      for (const name of names)
+        await conn.run(`INSERT INTO ${target(table)} BY NAME SELECT * FROM read_parquet($file)`, {
+          file: join(dir, name),
+        });
     await conn.run('COMMIT');
     conn.closeSync();
     instance.closeSync();
@@ -493,7 +538,43 @@ async function readParquetOnly(args: CaseArgs): Promise<Timed> {
   });
   expect('rows in table', await countRows(args.dir), args.rows);
   await checkContents(args, rows(args.shape, args.rows), false);
-  return { ...t, note: `DuckDB alone: read_parquet of the pipeline's ${files.length} loader file(s), one transaction` };
+  const fileCount = [...byTable.values()].flat().length;
+  return {
+    ...t,
+    note: `DuckDB alone: read_parquet of the pipeline's ${fileCount} loader file(s) (${byTable.size} table(s), ${columnCount} columns), one thread, one transaction`,
+  };
+}
+
+/**
+ * The Parquet worker alone: the pipeline's batches, made first (untimed) as the Arrow IPC streams the worker
+ * receives, written as loader files by a fresh writer (its worker's start included, as in a run).
+ */
+async function parquetOnly(args: CaseArgs): Promise<Timed> {
+  const dir = join(args.dir, 'files');
+  mkdirSync(dir);
+  const batches: { path: string; ipc: Uint8Array }[] = [];
+  class Capture extends ParquetWriter {
+    override write(path: string, ipc: Uint8Array): Promise<void> {
+      batches.push({ path, ipc });
+      return Promise.resolve();
+    }
+  }
+  await extractToFiles(args, dir, new Capture());
+  const bytes = batches.reduce((n, b) => n + b.ipc.length, 0);
+  const t = await timed(async () => {
+    const writer = new ParquetWriter();
+    try {
+      await Promise.all(batches.map(({ path, ipc }) => writer.write(path, ipc)));
+    } finally {
+      await writer.close();
+    }
+    return { rows: args.rows };
+  });
+  expect('files written', readdirSync(dir).length, batches.length);
+  return {
+    ...t,
+    note: `Parquet alone: ${batches.length} batch(es), ${(bytes / 2 ** 20).toFixed(0)} MiB of Arrow IPC, written by the worker`,
+  };
 }
 
 const RUN: Record<CaseArgs['case'], (args: CaseArgs) => Promise<Timed>> = {
@@ -505,8 +586,10 @@ const RUN: Record<CaseArgs['case'], (args: CaseArgs) => Promise<Timed>> = {
   e: ndjson,
   g: sourceOnly,
   x: extractOnly,
+  p: parquetOnly,
   r: readParquetOnly,
   prefill,
+  files,
 };
 
 async function main(): Promise<void> {
@@ -515,7 +598,7 @@ async function main(): Promise<void> {
   const run = RUN[args.case];
   if (!run) throw new Error(`unknown case ${args.case}`);
   const t = await run(args);
-  if (args.case === 'prefill') return;
+  if (args.case === 'prefill' || args.case === 'files') return;
   const result: CaseResult = {
     case: CASES[args.case],
     shape: args.shape,

@@ -10,12 +10,14 @@ export const CASES = {
   e: 'ndjson-read_json',
   g: 'source-only',
   x: 'extract-only',
+  p: 'parquet-only',
   r: 'read_parquet-only',
 } as const;
 export type CaseId = keyof typeof CASES;
 
 export interface CaseArgs {
-  case: CaseId | 'prefill';
+  /** prefill and files: untimed set-up another case runs in a process of its own. */
+  case: CaseId | 'prefill' | 'files';
   shape: Shape;
   rows: number;
   /** An empty folder of this case's own; the database file goes there. */

@@ -17,17 +17,18 @@ const HELP = `Usage: npm run bench -- [options]
   --shape S[,S...]    flat, realistic, nested, sparse:K, wide:N (default flat,realistic)
   --cases X[,X...]    a pipeline-append, b pipeline-merge, c insert-rowwise (autocommit),
                       h insert-rowwise-txn (one transaction), d appender, e ndjson-read_json,
-                      g source-only, x extract-only (no DuckDB), r read_parquet-only (DuckDB alone
-                      on the pipeline's loader files) (default a,b,c,h,d,e,g)
+                      g source-only, x extract-only (no DuckDB), p parquet-only (the Parquet worker
+                      alone on the pipeline's batches), r read_parquet-only (DuckDB alone on the
+                      pipeline's loader files) (default a,b,c,h,d,e,g)
   --rounds N          run the cases N times, interleaved (a d a d ...); the table shows medians (default 1)
   --cores N           pin every case process to the first N cores (taskset -c 0..N-1), as a small Flight
   --source S          sync or async: how every shape's source yields rows (default: async for
                       realistic, sync for the others)
   --sample N          rows cases c and h really insert (default 20000, c: 5000); rows/s is extrapolated
-  --env KEY=VALUE     extra config for runFlight in cases a, b, x, r (repeatable), e.g. --env BATCH_ROWS=50000
+  --env KEY=VALUE     extra config for runFlight in cases a, b, x, p, r (repeatable), e.g. --env BATCH_ROWS=50000
   --rss-check         memory targets: flat append at 500k and 5m (RSS 5m/500k), sparse:1 and sparse:600
                       at 200k (RSS K=600 / K=1), wide:300 at 20k rows and wide:4000 at one row, with the
-                      Appender beside each
+                      Appender and DuckDB alone (r) beside each (default cases a,d,r)
   --profile DIR       write a V8 CPU profile of each case process into DIR (node --cpu-prof)
   --http              the HTTP-side benchmark instead (bench/http.ts): --repos 200 --delay 50
                       --jitter 0 --concurrency <GITHUB_CONCURRENCY default>
@@ -131,7 +132,7 @@ function parseArgs(
         { shape: 'wide:4000', rows: 1 },
       ]
     : rows.flatMap((n) => shapes.map((shape) => ({ shape, rows: n })));
-  const cases = list('cases', rss ? 'a,d' : 'a,b,c,h,d,e,g').map((c) => {
+  const cases = list('cases', rss ? 'a,d,r' : 'a,b,c,h,d,e,g').map((c) => {
     const id = c in CASES ? (c as CaseId) : NAME_TO_ID[c];
     if (!id)
       throw new Error(
@@ -325,6 +326,14 @@ function ratios(results: Summary[], opts: Options): string[] {
       out.push(
         `${at}: append vs NDJSON+read_json (a/e)     ${(a.rows_per_s / e.rows_per_s).toFixed(2)}x   (no target)`,
       );
+    const [g, p, r] = (['source-only', 'parquet-only', 'read_parquet-only'] as const).map((n) => find(n, shape, rows));
+    if (d && g && p && r) {
+      const floor = g.cpu_s + p.cpu_s + r.cpu_s;
+      out.push(
+        `${at}: floor CPU, source + Parquet + read_parquet (g+p+r)   ${floor.toFixed(2)} s = ${(floor / d.cpu_s).toFixed(2)}x the Appender's ${d.cpu_s.toFixed(2)} s` +
+          (a ? `; the pipeline's other work (a - floor): ${(a.cpu_s - floor).toFixed(2)} s` : ''),
+      );
+    }
   }
   const appendRss = (shape: Shape, rows: number) => find('pipeline-append', shape, rows)?.peak_rss_mb;
   const [small, large] = [appendRss('flat', 500_000), appendRss('flat', 5_000_000)];
@@ -336,9 +345,13 @@ function ratios(results: Summary[], opts: Options): string[] {
     const one = appendRss('sparse:1', rows);
     for (const { shape } of opts.jobs.filter((j) => j.rows === rows && j.shape.startsWith('sparse:'))) {
       const many = appendRss(shape, rows);
+      const duckdb = find('read_parquet-only', shape, rows)?.peak_rss_mb;
       if (one && many && shape !== 'sparse:1')
         out.push(
-          `${shape} / sparse:1 at ${fmtRows(rows)}: peak RSS append   ${many.toFixed(0)} / ${one.toFixed(0)} MB = ${(many / one).toFixed(2)}x   target <= 1.5: ${verdict(many / one <= 1.5)}`,
+          `${shape} / sparse:1 at ${fmtRows(rows)}: peak RSS append   ${many.toFixed(0)} / ${one.toFixed(0)} MB = ${(many / one).toFixed(2)}x   target <= 1.5: ${verdict(many / one <= 1.5)}` +
+            (duckdb
+              ? `; DuckDB alone loading ${shape}'s files (r): ${duckdb.toFixed(0)} MB = ${(duckdb / one).toFixed(2)}x`
+              : ''),
         );
     }
   }
