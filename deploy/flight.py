@@ -2638,10 +2638,16 @@ function batchToIpc(columns: [string, arrow.Data][], rows: number, constants: [s
 // worker is this small script over parquet-wasm. No compression, dictionary or statistics: a loader
 // file lives for a moment on local disk, and these write 1.5x (Snappy) to 6x (ZSTD with dictionaries)
 // faster while DuckDB reads them as fast (`npx tsx bench/codecs.ts`; README, Performance).
+// The worker lowers its own priority (nice 10, on Linux, where it is per thread): the main thread, which runs
+// the source and normalizes every row in order, is the run's critical path, and a worker taking turns
+// with it on a busy core only delays the batches it is waiting for.
+const WORKER_NICE = 10;
 const PARQUET_WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { writeFileSync } = require('node:fs');
 const pq = require(workerData.parquetWasm);
+// Linux keeps a nice value per thread; elsewhere it would lower the whole process, so it is left alone there
+if (process.platform === 'linux') try { require('node:os').setPriority(${WORKER_NICE}); } catch {}
 parentPort.on('message', ({ path, ipc }) => {
   try {
     const properties = new pq.WriterPropertiesBuilder()
