@@ -928,9 +928,9 @@ export const ConfigSchema = z.object({
   ),
   BATCH_ROWS: knob(
     number(1, 10_000_000, true),
-    '122880',
+    '61440',
     'Rows per Arrow record batch and Parquet loader file, per table; ' +
-      "the default is DuckDB's row group size, measured fastest (memory use grows with it).",
+      "the default, half DuckDB's row group size, measured fastest (memory use grows with it).",
   ),
   MOTHERDUCK_TOKEN: optional(
     z.string(),
