@@ -237,7 +237,8 @@ export const ConfigSchema = z.object({
     number(1, 10_000_000, true),
     '61440',
     'Rows per Arrow record batch and Parquet loader file, per table; ' +
-      "the default, half DuckDB's row group size, measured fastest (memory use grows with it).",
+      "the default, half DuckDB's row group size, measured as fast as a full one with less memory " +
+      '(memory use grows with it).',
   ),
   MOTHERDUCK_TOKEN: optional(
     z.string(),
