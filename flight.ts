@@ -3163,14 +3163,15 @@ export class Loader {
     if (!/Out of Memory/i.test(text)) return e;
     const columns = [...this.widths.values()].reduce((a, b) => a + b, 0);
     const now = this.memory.auto ? this.memory.mb : megabytes(this.memoryLimit);
-    const need = Math.max(autoMemoryMb(columns), 2 * now);
+    const takes = autoMemoryMb(columns);
+    const need = Math.max(takes, 2 * now);
     const advice = need >= 1000 ? `${Math.ceil(need / 1000)}GB` : `${Math.ceil(need / 64) * 64}MB`;
     const setting = this.memory.auto
       ? `DUCKDB_MEMORY_LIMIT=auto (${now} MB here${now >= this.memory.cap ? ", DuckDB's default on this machine" : ''})`
       : `DUCKDB_MEMORY_LIMIT=${this.memoryLimit}`;
     return new LoadError(
       `DuckDB ran out of memory ${doing} with ${setting}: tables of ${columns} columns take about ` +
-        `${Math.ceil(autoMemoryMb(columns))} MB to load (${MEMORY_PER_COLUMN_MB} MB per ` +
+        `${Math.ceil(takes)} MB to load (${MEMORY_PER_COLUMN_MB} MB per ` +
         `column); set DUCKDB_MEMORY_LIMIT=${advice} or more (${oneLine(text).split(' | ')[0]})`,
     );
   }
