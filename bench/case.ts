@@ -22,6 +22,7 @@ import {
 import {
   autoMemoryMb,
   Extractor,
+  insertFileSql,
   ParquetWriter,
   parseConfig,
   planFor,
@@ -434,6 +435,7 @@ async function sourceOnly(args: CaseArgs): Promise<Timed> {
  * The pipeline without DuckDB: rows normalized into batches and written as Parquet loader files
  * (runFlight's extract step, append, into an empty schema), the files left in `dir`/files.
  */
+const LOAD_ID = '1700000000.000000';
 async function extractToFiles(args: CaseArgs, dir: string, writer = new ParquetWriter()): Promise<string[]> {
   const parsed = parseConfig(flightEnv(args, 'append'));
   if ('problems' in parsed) throw new Error(parsed.problems.join('; '));
@@ -443,7 +445,7 @@ async function extractToFiles(args: CaseArgs, dir: string, writer = new ParquetW
     const extractor = new Extractor(
       new Map(),
       {
-        loadId: '1700000000.000000',
+        loadId: LOAD_ID,
         dir,
         batchRows: parsed.config.BATCH_ROWS,
         foreign: new Set(),
@@ -517,10 +519,9 @@ async function readParquetOnly(args: CaseArgs): Promise<Timed> {
     for (const [table, names] of byTable) {
       const paths = listValue(names.map((name) => join(dir, name)));
       await conn.run(
-        `CREATE TABLE ${target(table)} AS SELECT * FROM read_parquet($paths, union_by_name = true) LIMIT 0`,
-        {
-          paths,
-        },
+        `CREATE TABLE ${target(table)} AS SELECT *${table === 't000' ? ', $load_id AS _dlt_load_id' : ''} ` +
+          'FROM read_parquet($paths, union_by_name = true) LIMIT 0',
+        table === 't000' ? { paths, load_id: LOAD_ID } : { paths },
       );
       columnCount += Number(await scalarOn(conn, `SELECT count(*) FROM (DESCRIBE ${target(table)})`));
     }
@@ -528,9 +529,10 @@ async function readParquetOnly(args: CaseArgs): Promise<Timed> {
     await conn.run(`SET memory_limit = '${limit === 'auto' ? `${Math.round(autoMemoryMb(columnCount))}MB` : limit}'`);
     for (const [table, names] of byTable)
       for (const name of names)
-        await conn.run(`INSERT INTO ${target(table)} BY NAME SELECT * FROM read_parquet($file)`, {
-          file: join(dir, name),
-        });
+        await conn.run(
+          insertFileSql(target(table), table === 't000'),
+          table === 't000' ? { file: join(dir, name), load_id: LOAD_ID } : { file: join(dir, name) },
+        );
     await conn.run('COMMIT');
     conn.closeSync();
     instance.closeSync();

@@ -219,6 +219,8 @@ const median = (xs: number[]) => {
 /** The median of each figure over a case's rounds. */
 interface Summary extends CaseResult {
   rounds: number;
+  /** Each round's figures, in the order run: paired with another case's same round for per-round ratios. */
+  runs: CaseResult[];
 }
 function summarize(runs: CaseResult[]): Summary {
   const m = (key: 'seconds' | 'cpu_s' | 'peak_rss_mb' | 'start_rss_mb' | 'js_heap_mb' | 'js_buffers_mb') =>
@@ -234,7 +236,18 @@ function summarize(runs: CaseResult[]): Summary {
     js_heap_mb: m('js_heap_mb'),
     js_buffers_mb: m('js_buffers_mb'),
     rounds: runs.length,
+    runs,
   };
+}
+
+/**
+ * x/y of each round (the two ran back to back, so they share that moment's load): on this noisy machine the
+ * spread of these says more than one ratio of medians. Empty with one round.
+ */
+function perRound(x: Summary, y: Summary, figure: (r: CaseResult) => number): string {
+  if (x.runs.length < 2 || x.runs.length !== y.runs.length) return '';
+  const each = x.runs.map((r, i) => figure(r) / figure(y.runs[i]!));
+  return `; per round ${each.map((v) => `${v.toFixed(2)}x`).join(' ')}, median ${median(each).toFixed(2)}x`;
 }
 
 function table(results: Summary[]): string {
@@ -301,13 +314,13 @@ function ratios(results: Summary[], opts: Options): string[] {
       const cpu = a.cpu_s / d.cpu_s;
       const wallTarget = oneCore ? 1.0 : 0.8;
       out.push(
-        `${at}: append vs Appender, wall (a/d)   ${wall.toFixed(2)}x   target <= ${wallTarget.toFixed(1)} on ${oneCore ? 'one core' : 'two cores'}: ${verdict(wall <= wallTarget)}${where('realistic, 1m rows')}`,
-        `${at}: append vs Appender, CPU (a/d)    ${cpu.toFixed(2)}x   target <= 1.0: ${verdict(cpu <= 1)}${where('realistic, 1m rows')}`,
+        `${at}: append vs Appender, wall (a/d)   ${wall.toFixed(2)}x   target <= ${wallTarget.toFixed(1)} on ${oneCore ? 'one core' : 'two cores'}: ${verdict(wall <= wallTarget)}${where('realistic, 1m rows')}${perRound(a, d, (r) => r.seconds)}`,
+        `${at}: append vs Appender, CPU (a/d)    ${cpu.toFixed(2)}x   target <= 1.0: ${verdict(cpu <= 1)}${where('realistic, 1m rows')}${perRound(a, d, (r) => r.cpu_s)}`,
         `${at}: append vs Appender, peak RSS     ${(a.peak_rss_mb / d.peak_rss_mb).toFixed(2)}x   (${a.peak_rss_mb.toFixed(0)} / ${d.peak_rss_mb.toFixed(0)} MB; no target)`,
       );
       if (shape === 'flat')
         out.push(
-          `${at}: append vs Appender throughput (a/d)   ${(a.rows_per_s / d.rows_per_s).toFixed(2)}x   target >= 1.0: ${verdict(a.rows_per_s >= d.rows_per_s)}`,
+          `${at}: append vs Appender throughput (a/d)   ${(a.rows_per_s / d.rows_per_s).toFixed(2)}x   target >= 1.0: ${verdict(a.rows_per_s >= d.rows_per_s)}${perRound(a, d, (r) => r.rows_per_s)}`,
         );
     }
     if (a && c)
