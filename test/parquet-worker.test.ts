@@ -48,3 +48,56 @@ test('the Parquet worker runs at nice 10 while the main thread keeps its priorit
     'no other thread is lowered',
   );
 });
+
+// A batch's column buffers (and its IPC buffer, and the row ids' bytes) are reused by the next batch
+// of the table: nothing of one batch may show in another.
+test('batches that reuse the last batch buffers carry no value over: nulls, false, shorter text, skipped columns, ids', async (t) => {
+  const dir = await tempDir(t);
+  const BATCH = 50;
+  const batchOf = (i: number) => Math.floor(i / BATCH);
+  /** Row i as the source yields it; each batch has its own pattern. */
+  const row = (i: number): Record<string, unknown> => {
+    const b = batchOf(i);
+    const r: Record<string, unknown> = { id: i };
+    if (b === 0) Object.assign(r, { flag: true, txt: `${'long '.repeat(40)}${i}`, num: i + 0.5, tags: [i, i + 1] });
+    if (b === 1) Object.assign(r, i % 2 ? { flag: false } : {}, i % 3 ? { txt: `s${i}` } : {});
+    if (b === 2) Object.assign(r, { num: -i - 0.25, tags: [i] }, i % 4 === 0 ? { flag: false, txt: '' } : {});
+    if (b === 3) Object.assign(r, i % 2 ? { txt: 'é'.repeat(3) } : {});
+    return r;
+  };
+  const total = 4 * BATCH + 7; // a last, short batch after four full ones
+  const summary = await runFlight({
+    env: {
+      LOCAL_DATA_DIR: dir,
+      DATASET_NAME: 'flight',
+      TABLE_NAME: 'rows',
+      WRITE_DISPOSITION: 'append',
+      BATCH_ROWS: String(BATCH),
+    },
+    source: function* () {
+      for (let i = 0; i < total; i++) yield row(i);
+    },
+  });
+  assert.equal(summary.status, 'succeeded', summary.error ?? '');
+  const db = dbFile(dir);
+  const loaded = await query(db, 'SELECT id::INT AS id, flag, txt, num FROM flights_demo.flight.rows ORDER BY id');
+  const expected = Array.from({ length: total }, (_, i) => {
+    const r = row(i);
+    return { id: i, flag: r.flag ?? null, txt: r.txt ?? null, num: r.num ?? null };
+  });
+  assert.deepEqual(loaded, expected);
+  const [ids] = await query(
+    db,
+    'SELECT count(DISTINCT _dlt_id)::INT AS n, min(length(_dlt_id))::INT AS short FROM flights_demo.flight.rows',
+  );
+  assert.deepEqual(ids, { n: total, short: 17 }, 'every row has its own id of the full width');
+  const tags = await query(
+    db,
+    `SELECT r.id::INT AS id, t.value::INT AS value FROM flights_demo.flight.rows__tags AS t
+     JOIN flights_demo.flight.rows AS r ON r._dlt_id = t._dlt_parent_id ORDER BY id, t._dlt_list_idx`,
+  );
+  const expectedTags = expected.flatMap(({ id }) =>
+    ((row(id).tags as number[] | undefined) ?? []).map((value) => ({ id, value })),
+  );
+  assert.deepEqual(tags, expectedTags, 'each child row joins the root row it came with');
+});
