@@ -2415,6 +2415,29 @@ class ColumnBuffer {
     this.grow(capacity);
   }
 
+  /** Bytes its arrays have allocated. */
+  get allocated(): number {
+    return (
+      this.valid.byteLength +
+      (this.physical === 'utf8' ? this.offsets.byteLength + this.bytes.byteLength : this.num.byteLength)
+    );
+  }
+
+  /**
+   * The same arrays for the next batch: a batch's values are copied into its IPC stream, so its buffers are free
+   * once it is handed to the writer, and fresh large arrays cost more than clearing these (page faults, zeroing,
+   * garbage collection). A text buffer grown past `maxText` bytes (one huge value) is let go.
+   */
+  reuse(type: DataType, capacity: number, maxText: number): this {
+    this.type = type;
+    this.valid.fill(0);
+    if (this.physical === 'bool') new Uint8Array(this.num.buffer, 0, Math.ceil(this.num.length / 8)).fill(0);
+    if (this.bytes.length > maxText) this.bytes = new Uint8Array(0);
+    [this.end, this.filled] = [0, 0];
+    if (this.valid.length * 8 < capacity) this.grow(capacity);
+    return this;
+  }
+
   /** Bytes the arrays take per row of capacity: the validity bit and an 8-byte value, or a text's offset. */
   get rowBytes(): number {
     return this.physical === 'utf8' ? 4.125 : 8.125;
@@ -2621,14 +2644,44 @@ const sortedReplacer = (_k: string, v: unknown) =>
         )
       : v;
 
+/**
+ * Arrow's IPC writer writes into this: one buffer, grown as needed. It starts from a buffer the Parquet worker gave
+ * back, as fresh large buffers cost more than the copy into them (page faults, zeroing, garbage collection).
+ */
+class IpcSink extends arrow.AsyncByteQueue {
+  private bytes: Uint8Array;
+  private length = 0;
+  constructor(spare: ArrayBuffer | undefined) {
+    super();
+    this.bytes = new Uint8Array(spare ?? new ArrayBuffer(0));
+  }
+  override write(chunk: Uint8Array): void {
+    if (this.length + chunk.length > this.bytes.length) {
+      const bytes = new Uint8Array(Math.max(this.bytes.length * 2, this.length + chunk.length, 1 << 20));
+      bytes.set(this.bytes.subarray(0, this.length));
+      this.bytes = bytes;
+    }
+    this.bytes.set(chunk, this.length);
+    this.length += chunk.length;
+  }
+  get written(): Uint8Array {
+    return this.bytes.subarray(0, this.length);
+  }
+}
+
 /** One batch as an Arrow IPC stream, the form parquet-wasm reads. */
-function batchToIpc(columns: [string, arrow.Data][], rows: number): Uint8Array {
+function batchToIpc(columns: [string, arrow.Data][], rows: number, spare?: ArrayBuffer): Uint8Array {
   const fields = columns.map(([name, data]) => new arrow.Field(name, data.type, true));
   const batch = new arrow.RecordBatch(
     new arrow.Schema(fields),
     arrow.makeData({ type: new arrow.Struct(fields), length: rows, children: columns.map(([, d]) => d) }),
   );
-  return arrow.tableToIPC(new arrow.Table([batch]), 'stream');
+  const sink = new IpcSink(spare);
+  const writer = new arrow.RecordBatchStreamWriter();
+  writer.reset(sink, batch.schema);
+  writer.write(batch);
+  writer.finish();
+  return sink.written;
 }
 
 // Parquet encoding runs on a worker thread, beside the normalizer, so the two use both cores; the
@@ -2652,7 +2705,9 @@ parentPort.on('message', ({ path, ipc }) => {
       .setDictionaryEnabled(false)
       .setStatisticsEnabled(pq.EnabledStatistics.None)
       .build();
-    writeFileSync(path, pq.writeParquet(pq.Table.fromIPCStream(ipc), properties));
+    const table = pq.Table.fromIPCStream(ipc); // a copy in parquet-wasm's memory: the IPC buffer goes back
+    parentPort.postMessage({ spare: ipc.buffer }, [ipc.buffer]);
+    writeFileSync(path, pq.writeParquet(table, properties));
     parentPort.postMessage({ path });
   } catch (e) {
     parentPort.postMessage({ path, error: String((e && e.message) || e) });
@@ -2666,9 +2721,12 @@ export class ParquetWriter {
     workerData: { parquetWasm: createRequire(import.meta.url).resolve('parquet-wasm') },
   });
   private waiting: { path: string; done: () => void; fail: (e: Error) => void }[] = [];
+  /** IPC buffers the worker is done with, for the next batches (at most two kept). */
+  private spares: ArrayBuffer[] = [];
   constructor() {
     this.worker.unref();
-    this.worker.on('message', ({ path, error }: { path: string; error?: string }) => {
+    this.worker.on('message', ({ path, error, spare }: { path: string; error?: string; spare?: ArrayBuffer }) => {
+      if (spare) return void (this.spares.length < 2 && this.spares.push(spare));
       const job = this.waiting.shift()!;
       const hint = /ENOSPC|EACCES|EROFS|EDQUOT/.test(error ?? '')
         ? '; free space there or set TMPDIR to another folder'
@@ -2682,6 +2740,10 @@ export class ParquetWriter {
   }
   get pending() {
     return this.waiting.length;
+  }
+  /** One batch as the IPC stream write() takes, in a buffer the worker gave back when there is one. */
+  ipc(columns: [string, arrow.Data][], rows: number): Uint8Array {
+    return batchToIpc(columns, rows, this.spares.pop());
   }
   write(path: string, ipc: Uint8Array): Promise<void> {
     return new Promise((done, fail) => {
@@ -2724,9 +2786,12 @@ class RowIds {
   id(n = this.count++): string {
     return this.prefix + n.toString(36).padStart(9, '0');
   }
+  private data = new Uint8Array(0);
+  private offsets = new Int32Array(1);
   /**
    * The ids of rows `start`.. as an Arrow column, written as bytes rather than a string per row; `given` are ids the
-   * data brought.
+   * data brought. Its arrays are reused by the next call (the batch is copied into its IPC stream before that), and
+   * as every id has the same width only their digits are rewritten.
    */
   column(start: number, rows: number, given: Map<number, string>): arrow.Data {
     if (given.size > 0)
@@ -2735,17 +2800,21 @@ class RowIds {
         new arrow.Utf8(),
       ).data[0]!;
     const width = 17;
-    const data = new Uint8Array(rows * width);
-    const prefix = Buffer.from(this.prefix, 'latin1');
-    for (let i = 0, at = 0; i < rows; i++, at += width) {
-      data.set(prefix, at);
-      for (let n = start + i, k = width - 1; k >= 8; k--, n = Math.floor(n / 36)) data[at + k] = BASE36[n % 36]!;
+    if (this.offsets.length < rows + 1) {
+      this.offsets = new Int32Array(rows + 1);
+      for (let i = 0; i <= rows; i++) this.offsets[i] = i * width;
+      this.data = new Uint8Array(rows * width);
+      const prefix = Buffer.from(this.prefix, 'latin1');
+      for (let at = 0; at < this.data.length; at += width) this.data.set(prefix, at);
     }
+    const data = this.data;
+    for (let i = 0, at = 0; i < rows; i++, at += width)
+      for (let n = start + i, k = width - 1; k >= 8; k--, n = Math.floor(n / 36)) data[at + k] = BASE36[n % 36]!;
     return arrow.makeData({
       type: new arrow.Utf8(),
       length: rows,
-      valueOffsets: Int32Array.from({ length: rows + 1 }, (_, i) => i * width),
-      data,
+      valueOffsets: this.offsets.subarray(0, rows + 1),
+      data: data.subarray(0, rows * width),
     });
   }
 }
@@ -2763,6 +2832,8 @@ interface Slot {
    */
   lastRow: number;
   lastKey: string;
+  /** The last batch's buffer, for this batch to take up again. */
+  spare: ColumnBuffer | undefined;
 }
 
 class TableBuffer {
@@ -2800,7 +2871,14 @@ class TableBuffer {
     if (!slot)
       this.slots.set(
         name,
-        (slot = { name, info: this.schema.columns.get(name), col: undefined, lastRow: -1, lastKey: '' }),
+        (slot = {
+          name,
+          info: this.schema.columns.get(name),
+          col: undefined,
+          lastRow: -1,
+          lastKey: '',
+          spare: undefined,
+        }),
       );
     return slot;
   }
@@ -2859,13 +2937,34 @@ class TableBuffer {
     this.serial++;
   }
 
-  column(slot: Slot, type: DataType): ColumnBuffer {
+  column(slot: Slot, type: DataType, budget: number): ColumnBuffer {
     if (!slot.col) {
-      slot.col = new ColumnBuffer(type, this.capacity);
+      const spare = slot.spare;
+      if (spare) [slot.spare, this.spareBytes] = [undefined, this.spareBytes - spare.allocated];
+      if (spare?.physical === PHYSICAL[type]) {
+        slot.col = spare.reuse(type, this.capacity, budget / 4);
+        this.bytes += spare.allocated - spare.rowBytes * this.capacity; // beyond what the row count accounts for
+      } else slot.col = new ColumnBuffer(type, this.capacity);
       this.active.push(slot);
       this.rowBytes += slot.col.rowBytes;
     }
     return slot.col;
+  }
+
+  /** The last batch's buffers not taken up again, and what they hold: the batch's memory includes them. */
+  private spares: Slot[] = [];
+  spareBytes = 0;
+
+  /** After a batch is handed to the writer: its buffers become spares, the older ones are let go. */
+  recycle(): void {
+    for (const slot of this.spares) slot.spare = undefined;
+    this.spareBytes = 0;
+    for (const slot of this.active) {
+      slot.spare = slot.col;
+      slot.col = undefined;
+      this.spareBytes += slot.spare!.allocated;
+    }
+    this.spares = this.active;
   }
 }
 
@@ -3247,7 +3346,7 @@ export class Extractor {
       if (value === null) return; // JSON text `null` into a json column: nothing to store
       [v, t] = [value, info.type as DataType];
     }
-    const col = target.col ?? buf.column(target, info.type as DataType);
+    const col = target.col ?? buf.column(target, info.type as DataType, this.opts.batchBytes ?? BATCH_BYTES);
     buf.bytes += col.write(buf.row, t, v);
   }
 
@@ -3270,9 +3369,10 @@ export class Extractor {
     // a batch is written at BATCH_ROWS rows, or once its arrays hold the budget: what they allocated, not
     // what they hold, so sparse and wide tables write smaller batches rather than take more memory
     const budget = this.opts.batchBytes ?? BATCH_BYTES;
-    if (buf.row >= this.opts.batchRows || buf.bytes + buf.capacity * buf.rowBytes >= budget) this.flush(buf);
+    if (buf.row >= this.opts.batchRows || buf.bytes + buf.spareBytes + buf.capacity * buf.rowBytes >= budget)
+      this.flush(buf);
     else if (buf.row >= buf.capacity) {
-      const room = Math.floor((budget - buf.bytes) / Math.max(buf.rowBytes + 8, 1));
+      const room = Math.floor((budget - buf.bytes - buf.spareBytes) / Math.max(buf.rowBytes + 8, 1));
       const capacity = Math.min(buf.capacity * 4, this.opts.batchRows, room);
       if (capacity <= buf.row) return this.flush(buf);
       buf.capacity = capacity;
@@ -3288,7 +3388,7 @@ export class Extractor {
     for (;;) {
       let [total, largest, most] = [0, undefined as TableBuffer | undefined, 0];
       for (const buf of this.buffers.values()) {
-        const bytes = buf.bytes + buf.capacity * buf.rowBytes;
+        const bytes = buf.bytes + buf.spareBytes + buf.capacity * buf.rowBytes;
         total += bytes;
         if (buf.row > 0 && bytes > most) [largest, most] = [buf, bytes];
       }
@@ -3312,14 +3412,14 @@ export class Extractor {
     else if (buf.rootSeqs) columns.push(['_dlt_root_seq', int64Column(buf.row, (i) => buf.rootSeqs![i]!)]);
     this.flushed = true;
     const written = this.writer
-      .write(path, batchToIpc(columns, buf.row))
+      .write(path, this.writer.ipc(columns, buf.row))
       .then(() => this.opts.onFile(buf.schema, path));
     this.writes.push(written);
     written.catch(() => {}); // reported by finish() or keepUp()
     buf.files.push(path);
-    for (const slot of buf.active) slot.col = undefined;
     // the next batch starts with room for what the budget allows of the columns this one had
     const fits = Math.floor((this.opts.batchBytes ?? BATCH_BYTES) / Math.max(buf.rowBytes, 1));
+    buf.recycle();
     buf.capacity = Math.max(64, Math.min(buf.capacity, fits));
     [buf.active, buf.row, buf.bytes, buf.rowBytes] = [[], 0, 0, 0];
   }
