@@ -1686,7 +1686,9 @@ const isRecord = (v: unknown): v is Row =>
 // The hot path. Each table buffers one batch of rows as Arrow columns: typed arrays and validity
 // bitmaps, text encoded to UTF-8 as it arrives (no JS string is kept for a batch). A batch becomes
 // one Parquet loader file at BATCH_ROWS rows, or once the arrays of all tables' batches have
-// allocated BATCH_BYTES, so memory stays flat however long, wide or sparse the source.
+// allocated BATCH_BYTES, so memory stays flat however long, wide or sparse the source. The batch
+// is copied into an IPC stream for the worker, so its arrays are reused by the next batch: fresh
+// large arrays cost more CPU than filling them (page faults, zeroing, garbage collection).
 
 type Physical = 'int64' | 'float64' | 'bool' | 'date32' | 'utf8';
 const PHYSICAL: Record<DataType, Physical> = {
@@ -2264,14 +2266,19 @@ class TableBuffer {
 
   /** After a batch is handed to the writer: its buffers become spares, the older ones are let go. */
   recycle(): void {
-    for (const slot of this.spares) slot.spare = undefined;
-    this.spareBytes = 0;
+    this.dropSpares();
     for (const slot of this.active) {
       slot.spare = slot.col;
       slot.col = undefined;
       this.spareBytes += slot.spare!.allocated;
     }
     this.spares = this.active;
+  }
+
+  /** Lets the spares go: the memory they hold is wanted for rows. */
+  dropSpares(): void {
+    for (const slot of this.spares) slot.spare = undefined;
+    [this.spares, this.spareBytes] = [[], 0];
   }
 }
 
@@ -2676,10 +2683,13 @@ export class Extractor {
     // a batch is written at BATCH_ROWS rows, or once its arrays hold the budget: what they allocated, not
     // what they hold, so sparse and wide tables write smaller batches rather than take more memory
     const budget = this.opts.batchBytes ?? BATCH_BYTES;
-    if (buf.row >= this.opts.batchRows || buf.bytes + buf.spareBytes + buf.capacity * buf.rowBytes >= budget)
-      this.flush(buf);
+    // (the last batch's buffers kept for this one are only a saving: they go first)
+    const used = buf.bytes + buf.capacity * buf.rowBytes;
+    if (buf.row >= this.opts.batchRows || used >= budget) this.flush(buf);
+    else if (used + buf.spareBytes >= budget) buf.dropSpares();
     else if (buf.row >= buf.capacity) {
-      const room = Math.floor((budget - buf.bytes - buf.spareBytes) / Math.max(buf.rowBytes + 8, 1));
+      buf.dropSpares();
+      const room = Math.floor((budget - buf.bytes) / Math.max(buf.rowBytes + 8, 1));
       const capacity = Math.min(buf.capacity * 4, this.opts.batchRows, room);
       if (capacity <= buf.row) return this.flush(buf);
       buf.capacity = capacity;
@@ -2693,14 +2703,17 @@ export class Extractor {
   private rowsAdded = 0;
   private holdBudget(budget: number): void {
     for (;;) {
-      let [total, largest, most] = [0, undefined as TableBuffer | undefined, 0];
+      let [total, largest, most, spares] = [0, undefined as TableBuffer | undefined, 0, 0];
       for (const buf of this.buffers.values()) {
+        spares += buf.spareBytes;
         const bytes = buf.bytes + buf.spareBytes + buf.capacity * buf.rowBytes;
         total += bytes;
         if (buf.row > 0 && bytes > most) [largest, most] = [buf, bytes];
       }
       if (total < budget || !largest) return;
-      this.flush(largest);
+      // spares are only a saving: they go before a batch is cut short
+      if (spares > 0) for (const buf of this.buffers.values()) buf.dropSpares();
+      else this.flush(largest);
     }
   }
 

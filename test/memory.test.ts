@@ -91,6 +91,36 @@ describe('extract: batches sized by the bytes their arrays allocate', () => {
     assert.deepEqual(sums, { n: 10_000n, ids: 49_995_000n, k0, k49: 600n });
   });
 
+  test("a wide table's last batch buffers, kept for its next batch, don't cut another table's batches short", async (t) => {
+    const budget = 2 * 1024 * 1024;
+    const out = join(await tempDir(t), 'files');
+    await mkdir(out);
+    const files = new Map<string, number>();
+    const writer = new ParquetWriter();
+    t.after(() => writer.close());
+    const onFile = (table: TableSchema) => files.set(table.name, (files.get(table.name) ?? 0) + 1);
+    const options = {
+      loadId: '1',
+      dir: out,
+      batchRows: 122_880,
+      batchBytes: budget,
+      foreign: new Set<string>(),
+      onFile,
+    };
+    const extractor = new Extractor(new Map(), options, writer);
+    const target = (table: string) => {
+      const parsed = parseConfig({ WRITE_DISPOSITION: 'append', TABLE_NAME: table });
+      assert.ok('config' in parsed);
+      return { plan: planFor(parsed.config) };
+    };
+    const [wide, narrow] = [target('wide'), target('narrow')];
+    for (const row of wideRows(3_000, 100)) extractor.add(row, wide); // batches of the whole budget
+    for (let id = 0; id < 20_000; id++) extractor.add({ id }, narrow); // 20,000 x 8 bytes: one batch
+    await extractor.finish();
+    assert.ok((files.get('wide') ?? 0) >= 2, `wide: ${files.get('wide')} files`);
+    assert.equal(files.get('narrow'), 1, 'the narrow table is written as one batch');
+  });
+
   test('a child table cut into many batches by the byte budget while its root table is not: every child keeps its parent', async (t) => {
     // each order has 1-8 lines of 20 columns: the child table reaches the budget many times over
     // while the root's batch stays open, so the files of the two interleave
