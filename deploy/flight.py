@@ -4924,12 +4924,13 @@ async function pump(
     for await (const row of rows) {
       extractor.add(row, target);
       if (++counter.rows % 1024 === 0 || extractor.flushed) await turn();
-      for (const item of Array.isArray(row) ? row : [row])
-        for (const kid of kids) {
-          if (item === null || item === undefined) continue;
-          while (jobs.length >= limit) await feed(jobs[0]!.kid, jobs.shift()!.rows);
-          jobs.push({ kid, rows: ahead(() => kid.each!(item as Row, contexts.get(kid)!)) });
-        }
+      if (kids.length > 0)
+        for (const item of Array.isArray(row) ? row : [row])
+          for (const kid of kids) {
+            if (item === null || item === undefined) continue;
+            while (jobs.length >= limit) await feed(jobs[0]!.kid, jobs.shift()!.rows);
+            jobs.push({ kid, rows: ahead(() => kid.each!(item as Row, contexts.get(kid)!)) });
+          }
     }
     while (jobs.length > 0) await feed(jobs[0]!.kid, jobs.shift()!.rows);
   };
