@@ -2436,7 +2436,7 @@ class ColumnBuffer {
     if (this.physical === 'bool') new Uint8Array(this.num.buffer, 0, Math.ceil(this.num.length / 8)).fill(0);
     if (this.bytes.length > maxText) this.bytes = new Uint8Array(0);
     [this.end, this.filled] = [0, 0];
-    if (this.valid.length * 8 < capacity) this.grow(capacity);
+    this.grow(capacity);
     return this;
   }
 
@@ -2445,7 +2445,13 @@ class ColumnBuffer {
     return this.physical === 'utf8' ? 4.125 : 8.125;
   }
 
+  /** Rows its arrays have room for. */
+  private get room(): number {
+    return this.physical === 'utf8' ? this.offsets.length - 1 : this.num.length;
+  }
+
   grow(capacity: number) {
+    if (capacity <= this.room) return; // a reused buffer may have more
     const valid = new Uint8Array(Math.ceil(capacity / 8));
     valid.set(this.valid);
     this.valid = valid;
@@ -2957,9 +2963,16 @@ class TableBuffer {
   private spares: Slot[] = [];
   spareBytes = 0;
 
-  /** After a batch is handed to the writer: its buffers become spares, the older ones are let go. */
-  recycle(): void {
+  /**
+   * After a batch is handed to the writer: the older spares are let go, and a full batch's buffers become
+   * spares. One cut short for memory leaves none: its buffers may be larger than the next batch is allowed.
+   */
+  recycle(full: boolean): void {
     this.dropSpares();
+    if (!full) {
+      for (const slot of this.active) slot.col = undefined;
+      return;
+    }
     for (const slot of this.active) {
       slot.spare = slot.col;
       slot.col = undefined;
@@ -3378,7 +3391,7 @@ export class Extractor {
     const budget = this.opts.batchBytes ?? BATCH_BYTES;
     // (the last batch's buffers kept for this one are only a saving: they go first)
     const used = buf.bytes + buf.capacity * buf.rowBytes;
-    if (buf.row >= this.opts.batchRows || used >= budget) this.flush(buf);
+    if (buf.row >= this.opts.batchRows || used >= budget) this.flush(buf, buf.row >= this.opts.batchRows);
     else if (used + buf.spareBytes >= budget) buf.dropSpares();
     else if (buf.row >= buf.capacity) {
       buf.dropSpares();
@@ -3410,7 +3423,8 @@ export class Extractor {
     }
   }
 
-  private flush(buf: TableBuffer): void {
+  /** `full`: the batch ended at BATCH_ROWS, not for memory, so the next one may reuse its buffers. */
+  private flush(buf: TableBuffer, full = false): void {
     const path = join(
       this.opts.dir,
       `t${String(buf.index).padStart(3, '0')}.${String(buf.files.length).padStart(6, '0')}.parquet`,
@@ -3432,7 +3446,7 @@ export class Extractor {
     buf.files.push(path);
     // the next batch starts with room for what the budget allows of the columns this one had
     const fits = Math.floor((this.opts.batchBytes ?? BATCH_BYTES) / Math.max(buf.rowBytes, 1));
-    buf.recycle();
+    buf.recycle(full);
     buf.capacity = Math.max(64, Math.min(buf.capacity, fits));
     [buf.active, buf.row, buf.bytes, buf.rowBytes] = [[], 0, 0, 0];
   }

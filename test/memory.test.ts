@@ -121,6 +121,25 @@ describe('extract: batches sized by the bytes their arrays allocate', () => {
     assert.equal(files.get('narrow'), 1, 'the narrow table is written as one batch');
   });
 
+  test('a table that turns wide after a run of narrow rows keeps batches of many rows, none lost', async (t) => {
+    // the narrow rows grow the batch's capacity far; the wide ones cut it to what the budget fits, while
+    // the narrow batch's arrays are still there to be reused
+    const budget = 1024 * 1024;
+    function* rows(): Generator<SourceRow> {
+      for (let r = 0; r < 30_000; r++) yield { id: r };
+      yield* Array.from(wideRows(5_000, 50), (row) => ({ ...row, id: Number(row.id) + 30_000 }));
+    }
+    const files = (await extractFiles(t, 'turns', budget, rows())).get('turns') ?? [];
+    // 5,000 wide rows of over 400 bytes each are about 2 MB of arrays: a few batches, not one per row
+    assert.ok(files.length <= 12, `${files.length} files`);
+    const [sums] = await query(
+      ':memory:',
+      `SELECT count(*) AS n, sum(id) AS ids, count(c49) AS c49 FROM read_parquet(${parquetList(files)}, union_by_name = true)`,
+      { write: true },
+    );
+    assert.deepEqual(sums, { n: 35_000n, ids: 612_482_500n, c49: 5_000n });
+  });
+
   test('a child table cut into many batches by the byte budget while its root table is not: every child keeps its parent', async (t) => {
     // each order has 1-8 lines of 20 columns: the child table reaches the budget many times over
     // while the root's batch stays open, so the files of the two interleave
