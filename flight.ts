@@ -2038,6 +2038,9 @@ export class ParquetWriter {
   private waiting: { path: string; done: () => void; fail: (e: Error) => void }[] = [];
   /** IPC buffers the worker is done with, for the next batches (at most two kept). */
   private spares: ArrayBuffer[] = [];
+  /** Why the worker is gone (it failed, or was closed): every write from then on fails with it. */
+  private stopped: FlightError | null = null;
+  private closing = false;
   constructor() {
     this.worker.unref();
     this.worker.on('message', ({ path, error, spare }: { path: string; error?: string; spare?: ArrayBuffer }) => {
@@ -2049,9 +2052,15 @@ export class ParquetWriter {
       if (error) job.fail(new FlightError(`could not write the loader file ${path}: ${error}${hint}`));
       else job.done();
     });
-    this.worker.on('error', (e) =>
-      this.waiting.splice(0).forEach((job) => job.fail(new FlightError(`the Parquet writer stopped: ${errorText(e)}`))),
+    // a worker that fails to start or dies is gone: what waits for it, and what comes later, fails
+    this.worker.on('error', (e) => this.stop(`the Parquet writer stopped: ${errorText(e)}`));
+    this.worker.on('exit', (code) =>
+      this.stop(this.closing ? 'the Parquet writer was closed' : `the Parquet writer stopped (exit code ${code})`),
     );
+  }
+  private stop(why: string): void {
+    this.stopped ??= new FlightError(why);
+    this.waiting.splice(0).forEach((job) => job.fail(this.stopped!));
   }
   get pending() {
     return this.waiting.length;
@@ -2061,12 +2070,14 @@ export class ParquetWriter {
     return batchToIpc(columns, rows, this.spares.pop());
   }
   write(path: string, ipc: Uint8Array): Promise<void> {
+    if (this.stopped) return Promise.reject(this.stopped);
     return new Promise((done, fail) => {
       this.waiting.push({ path, done, fail });
       this.worker.postMessage({ path, ipc }, [ipc.buffer as ArrayBuffer]);
     });
   }
   close(): Promise<number> {
+    this.closing = true;
     return this.worker.terminate();
   }
 }

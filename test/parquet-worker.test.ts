@@ -2,8 +2,10 @@
 // source and normalizes every row (the run's critical path).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { runFlight } from '../flight.ts';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as arrow from 'apache-arrow';
+import { ParquetWriter, runFlight } from '../flight.ts';
 import { dbFile, query, tempDir } from './support.ts';
 
 /** Each thread of this process and its nice value (field 19 of /proc/<pid>/task/<tid>/stat). */
@@ -100,4 +102,28 @@ test('batches that reuse the last batch buffers carry no value over: nulls, fals
     ((row(id).tags as number[] | undefined) ?? []).map((value) => ({ id, value })),
   );
   assert.deepEqual(tags, expectedTags, 'each child row joins the root row it came with');
+});
+
+// A run hands the worker a batch long after it started: a worker that has stopped by then (it failed to
+// start, or died) must fail that write, not leave the run waiting for an answer that never comes.
+test('a write to a Parquet worker that has stopped fails at once, naming the writer, instead of hanging', async (t) => {
+  const dir = await tempDir(t);
+  const ipc = () => arrow.tableToIPC(arrow.tableFromArrays({ id: Int32Array.of(1, 2, 3) }), 'stream');
+  const writer = new ParquetWriter();
+  await writer.write(join(dir, 'first.parquet'), ipc()); // a working worker writes
+  assert.ok(existsSync(join(dir, 'first.parquet')));
+  await writer.close();
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new Error('the write neither succeeded nor failed within 10 s')), 10_000);
+  });
+  try {
+    await assert.rejects(Promise.race([writer.write(join(dir, 'second.parquet'), ipc()), hung]), (e: Error) => {
+      assert.match(e.message, /Parquet writer.*(stopped|closed)/);
+      return true;
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.ok(!existsSync(join(dir, 'second.parquet')));
 });
