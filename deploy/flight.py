@@ -2729,7 +2729,7 @@ export class ParquetWriter {
     workerData: { parquetWasm: createRequire(import.meta.url).resolve('parquet-wasm') },
   });
   private waiting: { path: string; done: () => void; fail: (e: Error) => void }[] = [];
-  /** IPC buffers the worker is done with, for the next batches (at most two kept). */
+  /** IPC buffers the worker is done with, for the next batches: at most two, none over the batch budget. */
   private spares: ArrayBuffer[] = [];
   /** Why the worker is gone (it failed, or was closed): every write from then on fails with it. */
   private stopped: FlightError | null = null;
@@ -2737,7 +2737,7 @@ export class ParquetWriter {
   constructor() {
     this.worker.unref();
     this.worker.on('message', ({ path, error, spare }: { path: string; error?: string; spare?: ArrayBuffer }) => {
-      if (spare) return void (this.spares.length < 2 && this.spares.push(spare));
+      if (spare) return void (this.spares.length < 2 && spare.byteLength <= BATCH_BYTES && this.spares.push(spare));
       const job = this.waiting.shift()!;
       const hint = /ENOSPC|EACCES|EROFS|EDQUOT/.test(error ?? '')
         ? '; free space there or set TMPDIR to another folder'
@@ -3402,7 +3402,7 @@ export class Extractor {
     const budget = this.opts.batchBytes ?? BATCH_BYTES;
     // (the last batch's buffers kept for this one are only a saving: they go first)
     const used = buf.bytes + buf.capacity * buf.rowBytes;
-    if (buf.row >= this.opts.batchRows || used >= budget) this.flush(buf, buf.row >= this.opts.batchRows);
+    if (buf.row >= this.opts.batchRows || used >= budget) this.flush(buf, used < budget);
     else if (used + buf.spareBytes >= budget) buf.dropSpares();
     else if (buf.row >= buf.capacity) {
       buf.dropSpares();
@@ -3434,7 +3434,10 @@ export class Extractor {
     }
   }
 
-  /** `full`: the batch ended at BATCH_ROWS, not for memory, so the next one may reuse its buffers. */
+  /**
+   * `full`: the batch ended at BATCH_ROWS within the byte budget, so the next one may reuse its buffers (a batch
+   * that ended over the budget holds more than the next is allowed: it would be cut at its first row).
+   */
   private flush(buf: TableBuffer, full = false): void {
     const path = join(
       this.opts.dir,

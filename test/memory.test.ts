@@ -43,6 +43,7 @@ async function extractFiles(
   table: string,
   budget: number,
   rows: Iterable<SourceRow>,
+  batchRows = 122_880,
 ): Promise<Map<string, string[]>> {
   const out = join(await tempDir(t), 'files');
   await mkdir(out);
@@ -52,7 +53,7 @@ async function extractFiles(
   const writer = new ParquetWriter();
   t.after(() => writer.close());
   const onFile = (table: TableSchema, p: string) => files.set(table.name, [...(files.get(table.name) ?? []), p]);
-  const options = { loadId: '1', dir: out, batchRows: 122_880, batchBytes: budget, foreign: new Set<string>(), onFile };
+  const options = { loadId: '1', dir: out, batchRows, batchBytes: budget, foreign: new Set<string>(), onFile };
   const extractor = new Extractor(new Map(), options, writer);
   const target = { plan: planFor(parsed.config) };
   for (const row of rows) extractor.add(row, target);
@@ -138,6 +139,29 @@ describe('extract: batches sized by the bytes their arrays allocate', () => {
       { write: true },
     );
     assert.deepEqual(sums, { n: 35_000n, ids: 612_482_500n, c49: 5_000n });
+  });
+
+  test('a batch that reaches BATCH_ROWS on the row that takes it past the budget leaves no buffers: the next is not cut after a row', async (t) => {
+    // every 100th row brings five 80,000-character values: the batch's text buffers pass the 1 MiB budget
+    // on the row that also makes it full; reused, they would fill the next batch's budget at its first row
+    function* rows(): Generator<SourceRow> {
+      for (let r = 0; r < 1_000; r++) {
+        const row: SourceRow = { id: r };
+        for (let c = 0; c < 5; c++) row[`t${c}`] = r % 100 === 99 ? 'x'.repeat(80_000) : 'short';
+        yield row;
+      }
+    }
+    const files = (await extractFiles(t, 'overfull', 1024 * 1024, rows(), 100)).get('overfull') ?? [];
+    const perFile = await query(
+      ':memory:',
+      `SELECT count(*)::INT AS n FROM read_parquet(${parquetList(files)}, filename = true) GROUP BY filename ORDER BY filename`,
+      { write: true },
+    );
+    assert.deepEqual(
+      perFile.map(({ n }) => n),
+      Array(10).fill(100),
+      'ten batches of BATCH_ROWS rows',
+    );
   });
 
   test('a child table cut into many batches by the byte budget while its root table is not: every child keeps its parent', async (t) => {

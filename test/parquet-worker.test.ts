@@ -127,3 +127,23 @@ test('a write to a Parquet worker that has stopped fails at once, naming the wri
   }
   assert.ok(!existsSync(join(dir, 'second.parquet')));
 });
+
+// The worker hands each batch's IPC buffer back for the next batches to write into; one huge batch (a
+// single large value) must not leave its buffer held, unused, for the rest of the run.
+test('after a batch far over the byte budget, the writer does not keep its IPC buffer for later batches', async (t) => {
+  const dir = await tempDir(t);
+  const writer = new ParquetWriter();
+  t.after(() => writer.close());
+  const text = (s: string) => arrow.vectorFromArray([s], new arrow.Utf8()).data[0]!;
+  const huge = 80 * 1024 * 1024; // over the 64 MiB batch budget
+  await writer.write(join(dir, 'huge.parquet'), writer.ipc([['t', text('x'.repeat(huge))]], 1));
+  // the worker gave the buffer back before it answered the write: the next batch would start from it
+  const next = writer.ipc([['t', text('small')]], 1);
+  assert.ok(
+    next.buffer.byteLength <= 64 * 1024 * 1024,
+    `the next batch is written into a buffer of ${next.buffer.byteLength} bytes`,
+  );
+  await writer.write(join(dir, 'next.parquet'), next);
+  const [row] = await query(':memory:', `SELECT t FROM read_parquet('${join(dir, 'next.parquet')}')`, { write: true });
+  assert.deepEqual(row, { t: 'small' });
+});
