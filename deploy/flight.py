@@ -733,7 +733,7 @@ flowchart LR
 @end-flight
 */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -871,7 +871,8 @@ export const ConfigSchema = z.object({
     'auto',
     "DuckDB's memory limit; above it DuckDB evicts written blocks and spills to disk, so memory stays flat on " +
       'large loads. auto: 128MB plus 0.75MB per column of the tables being loaded (DuckDB holds blocks of every ' +
-      "column it appends to), at most DuckDB's own default (80% of RAM).",
+      'column it appends to) plus the bytes of the rows not yet written out as a full row group (it holds their ' +
+      "values until the commit), at most DuckDB's own default (80% of RAM).",
   ),
   LOCK_TIMEOUT_S: knob(
     number(0, 86_400),
@@ -3901,11 +3902,19 @@ class LoadError extends FlightError {}
 // 0.65 MB per column at full row groups: 601 columns need ~400 MB, whatever the files' size), so a
 // wide table needs more than a narrow one, and beyond its limit DuckDB fails. With
 // DUCKDB_MEMORY_LIMIT=auto the limit starts small, so DuckDB evicts the blocks it has written and
-// memory stays flat however long the load, and grows with the columns of the tables being loaded.
+// memory stays flat however long the load, and grows with the columns of the tables being loaded. It
+// also holds the values of each table's open row group (the rows since its last full one) until the
+// commit, and large values (a megabyte each) it can't evict: so auto adds the bytes of the loader
+// files in the open row groups, which stay small for narrow rows (122,880 rows of 50 bytes: 6 MB).
 const AUTO_MEMORY_MB = 128;
 const MEMORY_PER_COLUMN_MB = 0.75;
-/** The memory DuckDB gets with DUCKDB_MEMORY_LIMIT=auto (before the cap) to load tables of `columns` columns. */
-export const autoMemoryMb = (columns: number): number => AUTO_MEMORY_MB + MEMORY_PER_COLUMN_MB * columns;
+const ROW_GROUP_ROWS = 122_880;
+/**
+ * The memory (MB) DuckDB gets with DUCKDB_MEMORY_LIMIT=auto (before the cap) to load tables of `columns` columns,
+ * with `openBytes` of loader files in their open row groups.
+ */
+export const autoMemoryMb = (columns: number, openBytes = 0): number =>
+  AUTO_MEMORY_MB + MEMORY_PER_COLUMN_MB * columns + openBytes / 1e6;
 
 /**
  * Loads one loader file. A root table's rows all carry the run's load id, so DuckDB adds it as it reads
@@ -3949,6 +3958,8 @@ export class Loader {
   private memory = { auto: false, mb: 0, cap: Infinity };
   /** Columns of each table loaded into in this run (staging tables and their hidden columns included). */
   private widths = new Map<string, number>();
+  /** Rows and loader-file bytes of each table's open row group, which DuckDB holds until the commit. */
+  private open = new Map<string, { rows: number; bytes: number }>();
 
   private readonly loadId: string;
 
@@ -3983,22 +3994,45 @@ export class Loader {
     }
   }
 
-  /** auto: DuckDB's limit follows the columns of the tables loaded so far. */
-  private async fitMemory(): Promise<void> {
-    const columns = [...this.widths.values()].reduce((a, b) => a + b, 0);
-    const mb = Math.round(Math.min(this.memory.cap, autoMemoryMb(columns)));
+  /** auto: DuckDB's limit follows the columns of the tables loaded so far and their open row groups' bytes. */
+  private async fitMemory(coming = 0): Promise<void> {
+    const mb = Math.round(Math.min(this.memory.cap, this.takesMb(coming)));
     if (!this.memory.auto || mb <= this.memory.mb) return;
     await this.dest.run(`SET memory_limit = '${mb}MB'`); // a number this code computed: SET takes no parameters
     this.memory.mb = mb;
   }
 
+  private get columns(): number {
+    return [...this.widths.values()].reduce((a, b) => a + b, 0);
+  }
+  /** What auto gives DuckDB (MB) for what was loaded so far, with `coming` bytes of a file about to be. */
+  private takesMb(coming = 0): number {
+    return autoMemoryMb(
+      this.columns,
+      [...this.open.values()].reduce((n, o) => n + o.bytes, coming),
+    );
+  }
+  /** A file of `bytes` with `rows` rows went into `target`: a row group that filled up is written and let go. */
+  private filled(target: string, rows: number, bytes: number): void {
+    const open = this.open.get(target) ?? { rows: 0, bytes: 0 };
+    const total = open.rows + rows;
+    const left = total % ROW_GROUP_ROWS;
+    this.open.set(
+      target,
+      total < ROW_GROUP_ROWS
+        ? { rows: total, bytes: open.bytes + bytes }
+        : { rows: left, bytes: (bytes * left) / rows },
+    );
+  }
+
   /** DuckDB's out-of-memory error, rewritten to say which setting to raise and to what. */
-  private outOfMemory(e: unknown, doing: string): unknown {
+  private outOfMemory(e: unknown, doing: string, coming = 0): unknown {
     const text = errorText(e);
-    if (!/Out of Memory/i.test(text)) return e;
-    const columns = [...this.widths.values()].reduce((a, b) => a + b, 0);
+    // at COMMIT it comes as "Failed to commit: failed to pin block ..."
+    if (!/Out of Memory|failed to pin block/i.test(text)) return e;
+    const columns = this.columns;
     const now = this.memory.auto ? this.memory.mb : megabytes(this.memoryLimit);
-    const takes = autoMemoryMb(columns);
+    const takes = this.takesMb(coming);
     const need = Math.max(takes, 2 * now);
     const advice = need >= 1000 ? `${Math.ceil(need / 1000)}GB` : `${Math.ceil(need / 64) * 64}MB`;
     const setting = this.memory.auto
@@ -4006,8 +4040,8 @@ export class Loader {
       : `DUCKDB_MEMORY_LIMIT=${this.memoryLimit}`;
     return new LoadError(
       `DuckDB ran out of memory ${doing} with ${setting}: tables of ${columns} columns take about ` +
-        `${Math.ceil(takes)} MB to load (${MEMORY_PER_COLUMN_MB} MB per ` +
-        `column); set DUCKDB_MEMORY_LIMIT=${advice} or more (${oneLine(text).split(' | ')[0]})`,
+        `${Math.ceil(takes)} MB to load (${MEMORY_PER_COLUMN_MB} MB per column, and the values of the rows ` +
+        `not yet written out); set DUCKDB_MEMORY_LIMIT=${advice} or more (${oneLine(text).split(' | ')[0]})`,
     );
   }
 
@@ -4045,10 +4079,13 @@ export class Loader {
   /** Applies each root table's disposition to it and its child tables, records the load and commits. */
   async finish(pkg: LoadPackage, beforeCommit: (counts: Map<string, number>) => Promise<void>): Promise<void> {
     await this.queue;
+    // merge and replace copy each staging table into its table: the copy's open row groups come on top
+    const staged = [...this.stages.values()].reduce((n, stage) => n + (this.open.get(stage)?.bytes ?? 0), 0);
     try {
+      await this.fitMemory(staged);
       await this.apply(pkg, beforeCommit);
     } catch (e) {
-      throw this.outOfMemory(e, `applying the load to ${this.plan.database}.${this.plan.dataset}`);
+      throw this.outOfMemory(e, `applying the load to ${this.plan.database}.${this.plan.dataset}`, staged);
     }
   }
 
@@ -4112,11 +4149,13 @@ export class Loader {
             : [];
       await this.evolve(stage ?? this.dest.table(table.name), table, hidden, stage ? VALIDITY : []);
       this.widths.set(stage ?? table.name, table.columns.size + hidden.length);
-      await this.fitMemory();
+      const bytes = statSync(path).size;
+      await this.fitMemory(bytes);
       const n = await this.dest.run(
         insertFileSql(stage ?? this.dest.table(table.name), root),
         root ? { file: path, load_id: this.loadId } : { file: path },
       );
+      this.filled(stage ?? table.name, n, bytes);
       if (!stage) this.counts.set(table.name, (this.counts.get(table.name) ?? 0) + n);
       rmSync(path);
     } catch (e) {

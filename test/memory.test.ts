@@ -234,4 +234,46 @@ describe('load: DuckDB memory follows the columns loaded', () => {
     );
     assert.deepEqual(tables, []);
   });
+  // DuckDB keeps the values of a table's open row group in memory until the commit; values of a megabyte
+  // or more can't be evicted as small ones are, so 140 MB of them failed at COMMIT with 128 MB
+  const BODY = 'x'.repeat(1_000_000);
+  /** 170 rows of a 1 MB text each into table docs; `env` on top of append. */
+  const loadDocs = (dir: string, env: Record<string, string> = {}) =>
+    runFlight({
+      env: { LOCAL_DATA_DIR: dir, WRITE_DISPOSITION: 'append', TABLE_NAME: 'docs', ...env },
+      source: function* () {
+        for (let id = 0; id < 170; id++) yield { id, body: `${id}:${BODY}` };
+      },
+      log: () => {},
+    });
+  const docsLoaded = async (dir: string) =>
+    (
+      await query(
+        dbFile(dir),
+        'SELECT count(*)::INT AS n, sum(length(body))::BIGINT AS chars FROM flights_demo.flights_demo_dlt.docs',
+      )
+    )[0];
+  let chars = 0n;
+  for (let id = 0; id < 170; id++) chars += BigInt(`${id}:`.length + BODY.length);
+
+  for (const disposition of ['append', 'merge'])
+    test(`rows of large values (170 of 1 MB) load with the default DUCKDB_MEMORY_LIMIT (auto): ${disposition}`, async (t) => {
+      const dir = await tempDir(t);
+      // merge goes through a staging table, copied into the table at the end: the values are held twice
+      const summary = await loadDocs(dir, { WRITE_DISPOSITION: disposition, PRIMARY_KEY: 'id' });
+      assert.equal(summary.status, 'succeeded', summary.error);
+      assert.deepEqual(await docsLoaded(dir), { n: 170, chars });
+    });
+
+  test('large values over a set limit fail naming DUCKDB_MEMORY_LIMIT, and the limit it names loads them', async (t) => {
+    const dir = await tempDir(t);
+    const failed = await loadDocs(dir, { DUCKDB_MEMORY_LIMIT: '128MB' });
+    assert.equal(failed.status, 'failed');
+    assert.match(failed.error ?? '', /ran out of memory .* with DUCKDB_MEMORY_LIMIT=128MB/);
+    const advice = /set DUCKDB_MEMORY_LIMIT=(\d+(?:MB|GB)) or more/.exec(failed.error ?? '');
+    assert.ok(advice, failed.error);
+    const retried = await loadDocs(dir, { DUCKDB_MEMORY_LIMIT: advice[1]! });
+    assert.equal(retried.status, 'succeeded', retried.error);
+    assert.deepEqual(await docsLoaded(dir), { n: 170, chars });
+  });
 });
