@@ -3915,6 +3915,17 @@ const ROW_GROUP_ROWS = 122_880;
  */
 export const autoMemoryMb = (columns: number, openBytes = 0): number =>
   AUTO_MEMORY_MB + MEMORY_PER_COLUMN_MB * columns + openBytes / 1e6;
+export interface OpenRowGroup {
+  rows: number;
+  bytes: number;
+}
+/** A table's open row group after a loader file of `rows` rows and `bytes` bytes went in: a full one is written. */
+export function afterLoad(open: OpenRowGroup, rows: number, bytes: number): OpenRowGroup {
+  const total = open.rows + rows;
+  if (total < ROW_GROUP_ROWS) return { rows: total, bytes: open.bytes + bytes };
+  const left = total % ROW_GROUP_ROWS; // what the file put into the next, still open, row group
+  return { rows: left, bytes: (bytes * left) / rows };
+}
 
 /**
  * Loads one loader file. A root table's rows all carry the run's load id, so DuckDB adds it as it reads
@@ -3959,7 +3970,7 @@ export class Loader {
   /** Columns of each table loaded into in this run (staging tables and their hidden columns included). */
   private widths = new Map<string, number>();
   /** Rows and loader-file bytes of each table's open row group, which DuckDB holds until the commit. */
-  private open = new Map<string, { rows: number; bytes: number }>();
+  private open = new Map<string, OpenRowGroup>();
 
   private readonly loadId: string;
 
@@ -4010,18 +4021,6 @@ export class Loader {
     return autoMemoryMb(
       this.columns,
       [...this.open.values()].reduce((n, o) => n + o.bytes, coming),
-    );
-  }
-  /** A file of `bytes` with `rows` rows went into `target`: a row group that filled up is written and let go. */
-  private filled(target: string, rows: number, bytes: number): void {
-    const open = this.open.get(target) ?? { rows: 0, bytes: 0 };
-    const total = open.rows + rows;
-    const left = total % ROW_GROUP_ROWS;
-    this.open.set(
-      target,
-      total < ROW_GROUP_ROWS
-        ? { rows: total, bytes: open.bytes + bytes }
-        : { rows: left, bytes: (bytes * left) / rows },
     );
   }
 
@@ -4155,7 +4154,8 @@ export class Loader {
         insertFileSql(stage ?? this.dest.table(table.name), root),
         root ? { file: path, load_id: this.loadId } : { file: path },
       );
-      this.filled(stage ?? table.name, n, bytes);
+      const target = stage ?? table.name;
+      this.open.set(target, afterLoad(this.open.get(target) ?? { rows: 0, bytes: 0 }, n, bytes));
       if (!stage) this.counts.set(table.name, (this.counts.get(table.name) ?? 0) + n);
       rmSync(path);
     } catch (e) {
