@@ -8,7 +8,7 @@
  * closes it (the close checkpoints), as runFlight does.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -20,7 +20,6 @@ import {
   type DuckDBPreparedStatement,
 } from '@duckdb/node-api';
 import {
-  afterLoad,
   autoMemoryMb,
   Extractor,
   insertFileSql,
@@ -28,7 +27,6 @@ import {
   parseConfig,
   planFor,
   runFlight,
-  type OpenRowGroup,
   type Row as FlightRow,
 } from '../flight.ts';
 import { CASES, RESULT_MARK, type CaseArgs, type CaseResult } from './protocol.ts';
@@ -527,24 +525,14 @@ async function readParquetOnly(args: CaseArgs): Promise<Timed> {
       );
       columnCount += Number(await scalarOn(conn, `SELECT count(*) FROM (DESCRIBE ${target(table)})`));
     }
-    // the limit the loader sets: a fixed one, or auto's, raised before each file for its open row groups
     const limit = args.env.DUCKDB_MEMORY_LIMIT ?? 'auto';
-    if (limit !== 'auto') await conn.run(`SET memory_limit = '${limit}'`);
-    const open = new Map<string, OpenRowGroup>();
-    let limitMb = 0;
+    await conn.run(`SET memory_limit = '${limit === 'auto' ? `${Math.round(autoMemoryMb(columnCount))}MB` : limit}'`);
     for (const [table, names] of byTable)
-      for (const name of names) {
-        const file = join(dir, name);
-        const bytes = statSync(file).size;
-        const openBytes = [...open.values()].reduce((n, o) => n + o.bytes, bytes);
-        const mb = Math.round(autoMemoryMb(columnCount, openBytes));
-        if (limit === 'auto' && mb > limitMb) await conn.run(`SET memory_limit = '${(limitMb = mb)}MB'`);
-        const { rowsChanged: rows } = await conn.run(
+      for (const name of names)
+        await conn.run(
           insertFileSql(target(table), table === 't000'),
-          table === 't000' ? { file, load_id: LOAD_ID } : { file },
+          table === 't000' ? { file: join(dir, name), load_id: LOAD_ID } : { file: join(dir, name) },
         );
-        open.set(table, afterLoad(open.get(table) ?? { rows: 0, bytes: 0 }, rows, bytes));
-      }
     await conn.run('COMMIT');
     conn.closeSync();
     instance.closeSync();

@@ -733,7 +733,7 @@ flowchart LR
 @end-flight
 */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -871,8 +871,8 @@ export const ConfigSchema = z.object({
     'auto',
     "DuckDB's memory limit; above it DuckDB evicts written blocks and spills to disk, so memory stays flat on " +
       'large loads. auto: 128MB plus 0.75MB per column of the tables being loaded (DuckDB holds blocks of every ' +
-      'column it appends to) plus the bytes of the rows not yet written out as a full row group (it holds their ' +
-      "values until the commit), at most DuckDB's own default (80% of RAM).",
+      'column it appends to) plus the bytes of the large values (32 KB or more) of rows not yet written out as a ' +
+      "full row group (it holds those until the commit), at most DuckDB's own default (80% of RAM).",
   ),
   LOCK_TIMEOUT_S: knob(
     number(0, 86_400),
@@ -2546,6 +2546,17 @@ class ColumnBuffer {
     if (this.physical === 'utf8' && this.filled > row) [this.end, this.filled] = [this.offsets[row]!, row];
   }
 
+  /** Bytes of the first `rows` values that are large (LARGE_VALUE_BYTES or more): DuckDB can't evict those. */
+  largeBytes(rows: number): number {
+    if (this.physical !== 'utf8') return 0;
+    let large = 0;
+    for (let i = 0; i < rows; i++) {
+      const n = this.offsets[i + 1]! - this.offsets[i]!;
+      if (n >= LARGE_VALUE_BYTES) large += n;
+    }
+    return large;
+  }
+
   toArrow(rows: number): arrow.Data {
     const nullBitmap = this.valid.subarray(0, Math.ceil(rows / 8));
     switch (this.physical) {
@@ -3008,8 +3019,8 @@ interface ExtractOptions {
   batchBytes?: number;
   /** Tables in the dataset the pipeline doesn't own: a child table by one of these names fails the run. */
   foreign: Set<string>;
-  /** Called with each loader file as soon as it is written. */
-  onFile(table: TableSchema, path: string): void;
+  /** Called with each loader file as soon as it is written, and the bytes of its large values. */
+  onFile(table: TableSchema, path: string, largeBytes: number): void;
 }
 
 /** What the disposition and merge strategy ask of the rows, as in dlt. */
@@ -3445,6 +3456,7 @@ export class Extractor {
       `t${String(buf.index).padStart(3, '0')}.${String(buf.files.length).padStart(6, '0')}.parquet`,
     );
     const columns = buf.active.map((slot): [string, arrow.Data] => [slot.name, slot.col!.toArrow(buf.row)]);
+    const large = buf.active.reduce((n, slot) => n + slot.col!.largeBytes(buf.row), 0);
     const rules = buf.rules; // a flush may come while another root table's row is being added
     if (buf.schema.parent === null && rules.ids === 'random')
       columns.push(['_dlt_id', this.rootIds.column(buf.total - buf.row, buf.row, buf.givenIds)]);
@@ -3455,7 +3467,7 @@ export class Extractor {
     this.flushed = true;
     const written = this.writer
       .write(path, this.writer.ipc(columns, buf.row))
-      .then(() => this.opts.onFile(buf.schema, path));
+      .then(() => this.opts.onFile(buf.schema, path, large));
     this.writes.push(written);
     written.catch(() => {}); // reported by finish() or keepUp()
     buf.files.push(path);
@@ -3904,23 +3916,25 @@ class LoadError extends FlightError {}
 // DUCKDB_MEMORY_LIMIT=auto the limit starts small, so DuckDB evicts the blocks it has written and
 // memory stays flat however long the load, and grows with the columns of the tables being loaded. It
 // also holds the values of each table's open row group (the rows since its last full one) until the
-// commit, and large values (a megabyte each) it can't evict: so auto adds the bytes of the loader
-// files in the open row groups, which stay small for narrow rows (122,880 rows of 50 bytes: 6 MB).
+// commit, and large values it can't evict (128 MB held 200 MB of 50 KB values, not of 64 KB ones):
+// so auto adds the bytes of the values of 32 KB or more in the open row groups. Small values, which
+// DuckDB evicts, add nothing, however wide the table.
+const LARGE_VALUE_BYTES = 32 * 1024;
 const AUTO_MEMORY_MB = 128;
 const MEMORY_PER_COLUMN_MB = 0.75;
 const ROW_GROUP_ROWS = 122_880;
 /**
  * The memory (MB) DuckDB gets with DUCKDB_MEMORY_LIMIT=auto (before the cap) to load tables of `columns` columns,
- * with `openBytes` of loader files in their open row groups.
+ * with `openBytes` of large values in their open row groups.
  */
 export const autoMemoryMb = (columns: number, openBytes = 0): number =>
   AUTO_MEMORY_MB + MEMORY_PER_COLUMN_MB * columns + openBytes / 1e6;
-export interface OpenRowGroup {
+interface OpenRowGroup {
   rows: number;
   bytes: number;
 }
-/** A table's open row group after a loader file of `rows` rows and `bytes` bytes went in: a full one is written. */
-export function afterLoad(open: OpenRowGroup, rows: number, bytes: number): OpenRowGroup {
+/** A table's open row group after a file of `rows` rows with `bytes` of large values went in: a full one is written. */
+function afterLoad(open: OpenRowGroup, rows: number, bytes: number): OpenRowGroup {
   const total = open.rows + rows;
   if (total < ROW_GROUP_ROWS) return { rows: total, bytes: open.bytes + bytes };
   const left = total % ROW_GROUP_ROWS; // what the file put into the next, still open, row group
@@ -3969,7 +3983,7 @@ export class Loader {
   private memory = { auto: false, mb: 0, cap: Infinity };
   /** Columns of each table loaded into in this run (staging tables and their hidden columns included). */
   private widths = new Map<string, number>();
-  /** Rows and loader-file bytes of each table's open row group, which DuckDB holds until the commit. */
+  /** Rows and large values' bytes of each table's open row group, which DuckDB holds until the commit. */
   private open = new Map<string, OpenRowGroup>();
 
   private readonly loadId: string;
@@ -4037,20 +4051,22 @@ export class Loader {
     const setting = this.memory.auto
       ? `DUCKDB_MEMORY_LIMIT=auto (${now} MB here${now >= this.memory.cap ? ", DuckDB's default on this machine" : ''})`
       : `DUCKDB_MEMORY_LIMIT=${this.memoryLimit}`;
+    // a fixed limit that failed while files were still loading knows only the rows loaded so far: auto follows them all
+    const orAuto = this.memory.auto ? '' : ', or DUCKDB_MEMORY_LIMIT=auto, which follows what the whole load needs';
     return new LoadError(
       `DuckDB ran out of memory ${doing} with ${setting}: tables of ${columns} columns take about ` +
-        `${Math.ceil(takes)} MB to load (${MEMORY_PER_COLUMN_MB} MB per column, and the values of the rows ` +
-        `not yet written out); set DUCKDB_MEMORY_LIMIT=${advice} or more (${oneLine(text).split(' | ')[0]})`,
+        `${Math.ceil(takes)} MB to load (${MEMORY_PER_COLUMN_MB} MB per column, and the large values of the rows ` +
+        `not yet written out); set DUCKDB_MEMORY_LIMIT=${advice} or more${orAuto} (${oneLine(text).split(' | ')[0]})`,
     );
   }
 
   private closed = false;
 
   /** Queues one loader file; a file that fails to load fails the run at the next `keepUp` or `finish`. */
-  add(table: TableSchema, path: string): void {
+  add(table: TableSchema, path: string, largeBytes = 0): void {
     if (this.closed) return; // the run failed: nothing more goes into DuckDB
     this.pending++;
-    const job = this.queue.then(() => this.loadFile(table, path));
+    const job = this.queue.then(() => this.loadFile(table, path, largeBytes));
     this.queue = job.finally(() => this.pending--);
     this.queue.catch(() => {}); // reported by drain(); this only keeps Node from calling it unhandled meanwhile
   }
@@ -4130,7 +4146,7 @@ export class Loader {
     await this.queue.catch(() => {});
   }
 
-  private async loadFile(table: TableSchema, path: string): Promise<void> {
+  private async loadFile(table: TableSchema, path: string, large: number): Promise<void> {
     if (this.closed) return; // queued before the run failed: the working folder goes with the run
     try {
       const root = table.parent === null;
@@ -4148,14 +4164,13 @@ export class Loader {
             : [];
       await this.evolve(stage ?? this.dest.table(table.name), table, hidden, stage ? VALIDITY : []);
       this.widths.set(stage ?? table.name, table.columns.size + hidden.length);
-      const bytes = statSync(path).size;
-      await this.fitMemory(bytes);
+      await this.fitMemory(large);
       const n = await this.dest.run(
         insertFileSql(stage ?? this.dest.table(table.name), root),
         root ? { file: path, load_id: this.loadId } : { file: path },
       );
       const target = stage ?? table.name;
-      this.open.set(target, afterLoad(this.open.get(target) ?? { rows: 0, bytes: 0 }, n, bytes));
+      this.open.set(target, afterLoad(this.open.get(target) ?? { rows: 0, bytes: 0 }, n, large));
       if (!stage) this.counts.set(table.name, (this.counts.get(table.name) ?? 0) + n);
       rmSync(path);
     } catch (e) {
@@ -4770,7 +4785,7 @@ export async function runFlight({
         foreign: owned.foreign,
         dir: workDir,
         batchRows: config.BATCH_ROWS,
-        onFile: (table, path) => loader!.add(table, path),
+        onFile: (table, path, large) => loader!.add(table, path, large),
       },
       (writer = new ParquetWriter()),
     );

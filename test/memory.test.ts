@@ -164,6 +164,30 @@ describe('extract: batches sized by the bytes their arrays allocate', () => {
     );
   });
 
+  test('each loader file comes with the bytes of its large values (32 KB or more), none for small ones however wide', async (t) => {
+    // DUCKDB_MEMORY_LIMIT=auto counts these: DuckDB can't evict large values before the commit, small ones it can
+    const out = join(await tempDir(t), 'files');
+    await mkdir(out);
+    const writer = new ParquetWriter();
+    t.after(() => writer.close());
+    const large: number[] = [];
+    const onFile = (_table: TableSchema, _path: string, bytes: number) => large.push(bytes);
+    const options = { loadId: '1', dir: out, batchRows: 100, foreign: new Set<string>(), onFile };
+    const extractor = new Extractor(new Map(), options, writer);
+    const parsed = parseConfig({ WRITE_DISPOSITION: 'append', TABLE_NAME: 'docs' });
+    assert.ok('config' in parsed);
+    const target = { plan: planFor(parsed.config) };
+    for (let r = 0; r < 300; r++) {
+      const row: SourceRow = { id: r };
+      for (let c = 0; c < 200; c++) row[`c${c}`] = 'x'.repeat(100); // a wide row of small values
+      // every 10th row: one value of 40,000 bytes (large) and one of 30,000 (not)
+      if (r % 10 === 9) Object.assign(row, { body: 'é'.repeat(20_000), note: 'n'.repeat(30_000) });
+      extractor.add(row, target);
+    }
+    await extractor.finish();
+    assert.deepEqual(large, [400_000, 400_000, 400_000], 'ten 40,000-byte values in each batch of 100 rows');
+  });
+
   test('a child table cut into many batches by the byte budget while its root table is not: every child keeps its parent', async (t) => {
     // each order has 1-8 lines of 20 columns: the child table reaches the budget many times over
     // while the root's batch stays open, so the files of the two interleave
