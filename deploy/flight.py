@@ -2426,11 +2426,7 @@ class ColumnBuffer {
     );
   }
 
-  /**
-   * The same arrays for the next batch: a batch's values are copied into its IPC stream, so its buffers are free
-   * once it is handed to the writer, and fresh large arrays cost more than clearing these (page faults, zeroing,
-   * garbage collection). A text buffer grown past `maxText` bytes (one huge value) is let go.
-   */
+  /** The same arrays for the next batch, cleared (see above); a text buffer grown past `maxText` bytes is let go. */
   reuse(type: DataType, capacity: number, maxText: number): this {
     this.type = type;
     this.valid.fill(0);
@@ -2664,10 +2660,7 @@ const sortedReplacer = (_k: string, v: unknown) =>
         )
       : v;
 
-/**
- * Arrow's IPC writer writes into this: one buffer, grown as needed. It starts from a buffer the Parquet worker gave
- * back, as fresh large buffers cost more than the copy into them (page faults, zeroing, garbage collection).
- */
+/** Arrow's IPC writer writes into this: one buffer, grown as needed, starting from one the Parquet worker gave back. */
 class IpcSink extends arrow.AsyncByteQueue {
   private bytes: Uint8Array;
   private length = 0;
@@ -4162,14 +4155,14 @@ export class Loader {
           : plan.mergeStrategy !== 'scd2'
             ? [['_dlt_root_seq', 'bigint']]
             : [];
+      const target = stage ?? table.name;
       await this.evolve(stage ?? this.dest.table(table.name), table, hidden, stage ? VALIDITY : []);
-      this.widths.set(stage ?? table.name, table.columns.size + hidden.length);
+      this.widths.set(target, table.columns.size + hidden.length);
       await this.fitMemory(large);
       const n = await this.dest.run(
         insertFileSql(stage ?? this.dest.table(table.name), root),
         root ? { file: path, load_id: this.loadId } : { file: path },
       );
-      const target = stage ?? table.name;
       this.open.set(target, afterLoad(this.open.get(target) ?? { rows: 0, bytes: 0 }, n, large));
       if (!stage) this.counts.set(table.name, (this.counts.get(table.name) ?? 0) + n);
       rmSync(path);

@@ -36,7 +36,7 @@ function* wideRows(rows: number, cols: number): Generator<SourceRow> {
 
 /**
  * Extracts `rows` into table `table` (append) with a `budget`-byte batch budget, as runFlight's
- * extract step does; returns the loader files written, by table.
+ * extract step does; returns the loader files written, by table (each file's large bytes go into `largeBytes`).
  */
 async function extractFiles(
   t: TestContext,
@@ -44,6 +44,7 @@ async function extractFiles(
   budget: number,
   rows: Iterable<SourceRow>,
   batchRows = 122_880,
+  largeBytes: number[] = [],
 ): Promise<Map<string, string[]>> {
   const out = join(await tempDir(t), 'files');
   await mkdir(out);
@@ -52,7 +53,10 @@ async function extractFiles(
   const files = new Map<string, string[]>();
   const writer = new ParquetWriter();
   t.after(() => writer.close());
-  const onFile = (table: TableSchema, p: string) => files.set(table.name, [...(files.get(table.name) ?? []), p]);
+  const onFile = (table: TableSchema, p: string, large: number) => {
+    files.set(table.name, [...(files.get(table.name) ?? []), p]);
+    largeBytes.push(large);
+  };
   const options = { loadId: '1', dir: out, batchRows, batchBytes: budget, foreign: new Set<string>(), onFile };
   const extractor = new Extractor(new Map(), options, writer);
   const target = { plan: planFor(parsed.config) };
@@ -166,25 +170,17 @@ describe('extract: batches sized by the bytes their arrays allocate', () => {
 
   test('each loader file comes with the bytes of its large values (32 KB or more), none for small ones however wide', async (t) => {
     // DUCKDB_MEMORY_LIMIT=auto counts these: DuckDB can't evict large values before the commit, small ones it can
-    const out = join(await tempDir(t), 'files');
-    await mkdir(out);
-    const writer = new ParquetWriter();
-    t.after(() => writer.close());
-    const large: number[] = [];
-    const onFile = (_table: TableSchema, _path: string, bytes: number) => large.push(bytes);
-    const options = { loadId: '1', dir: out, batchRows: 100, foreign: new Set<string>(), onFile };
-    const extractor = new Extractor(new Map(), options, writer);
-    const parsed = parseConfig({ WRITE_DISPOSITION: 'append', TABLE_NAME: 'docs' });
-    assert.ok('config' in parsed);
-    const target = { plan: planFor(parsed.config) };
-    for (let r = 0; r < 300; r++) {
-      const row: SourceRow = { id: r };
-      for (let c = 0; c < 200; c++) row[`c${c}`] = 'x'.repeat(100); // a wide row of small values
-      // every 10th row: one value of 40,000 bytes (large) and one of 30,000 (not)
-      if (r % 10 === 9) Object.assign(row, { body: 'é'.repeat(20_000), note: 'n'.repeat(30_000) });
-      extractor.add(row, target);
+    function* rows(): Generator<SourceRow> {
+      for (let r = 0; r < 300; r++) {
+        const row: SourceRow = { id: r };
+        for (let c = 0; c < 200; c++) row[`c${c}`] = 'x'.repeat(100); // a wide row of small values
+        // every 10th row: one value of 40,000 bytes (large) and one of 30,000 (not)
+        if (r % 10 === 9) Object.assign(row, { body: 'é'.repeat(20_000), note: 'n'.repeat(30_000) });
+        yield row;
+      }
     }
-    await extractor.finish();
+    const large: number[] = [];
+    await extractFiles(t, 'docs', 64 * 1024 * 1024, rows(), 100, large);
     assert.deepEqual(large, [400_000, 400_000, 400_000], 'ten 40,000-byte values in each batch of 100 rows');
   });
 
