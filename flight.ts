@@ -3266,7 +3266,8 @@ const STAGE = 'temp.main._flight_stage'; // merge: one root row per key (or vers
 export class Loader {
   readonly counts = new Map<string, number>();
   private queue: Promise<void> = Promise.resolve();
-  private pending = 0;
+  /** The loads queued and not yet done, oldest first. */
+  private loading: Promise<void>[] = [];
   /** Columns (and types) of each physical table as they stand inside the transaction. */
   private known = new Map<string, Map<string, ColumnType>>();
   /** The staging table of each table of the run (replace, merge). */
@@ -3365,15 +3366,19 @@ export class Loader {
   /** Queues one loader file; a file that fails to load fails the run at the next `keepUp` or `finish`. */
   add(table: TableSchema, path: string, largeBytes = 0): void {
     if (this.closed) return; // the run failed: nothing more goes into DuckDB
-    this.pending++;
     const job = this.queue.then(() => this.loadFile(table, path, largeBytes));
-    this.queue = job.finally(() => this.pending--);
-    this.queue.catch(() => {}); // reported by drain(); this only keeps Node from calling it unhandled meanwhile
+    // loads run in order, so the one that ends is the oldest
+    this.queue = job.finally(() => void this.loading.shift());
+    this.loading.push(this.queue);
+    this.queue.catch(() => {}); // reported by keepUp() or finish(); this only keeps Node from calling it unhandled
   }
 
-  /** When DuckDB is more than a file behind, waits until it has caught up: extract never runs far ahead of the load. */
+  /**
+   * While DuckDB is more than a file behind, waits for its oldest load: extract never runs far ahead of the load.
+   * Not for all of them: DuckDB would then sit idle while the next batch is built.
+   */
   async keepUp(): Promise<void> {
-    if (this.pending > 1) await this.queue;
+    while (this.loading.length > 1) await this.loading[0];
   }
 
   /** The root table a table belongs to, through its parents. */

@@ -3,6 +3,7 @@
 // (DUCKDB_MEMORY_LIMIT=auto), or the run says which limit would do.
 import { test, describe, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -295,5 +296,38 @@ describe('load: DuckDB memory follows the columns loaded', () => {
     const retried = await loadDocs(dir, { DUCKDB_MEMORY_LIMIT: advice[1]! });
     assert.equal(retried.status, 'succeeded', retried.error);
     assert.deepEqual(await docsLoaded(dir), { n: 170, chars });
+  });
+});
+
+describe('extract keeps pace with the load', () => {
+  test('loader files waiting on disk stay few however many batches a run writes', async (t) => {
+    const tmp = await tempDir(t);
+    const work = join(tmp, 'flight-dlt-ingest');
+    let [most, looks] = [0, 0];
+    function* rows(): Generator<SourceRow> {
+      for (let id = 0; id < 30_000; id++) {
+        if (id % 100 === 0 && existsSync(work))
+          for (const run of readdirSync(work)) {
+            const files = readdirSync(join(work, run)).filter((f) => f.endsWith('.parquet')).length;
+            [most, looks] = [Math.max(most, files), looks + 1];
+          }
+        yield { id, name: `row ${id}`, amount: id / 4 };
+      }
+    }
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = tmp; // the working folder, where loader files wait for DuckDB
+    t.after(() => (saved === undefined ? delete process.env.TMPDIR : (process.env.TMPDIR = saved)));
+    const dir = await tempDir(t);
+    const summary = await runFlight({
+      env: { LOCAL_DATA_DIR: dir, WRITE_DISPOSITION: 'append', TABLE_NAME: 'paced', BATCH_ROWS: '100' },
+      source: rows,
+      log: () => {},
+    });
+    assert.equal(summary.status, 'succeeded', summary.error);
+    // 300 files, written far faster than DuckDB loads them: at most one being written, one loading, one waiting
+    assert.ok(looks >= 250, `${looks} looks at the working folder`);
+    assert.ok(most >= 1 && most <= 3, `${most} loader files on disk at once`);
+    const [row] = await query(dbFile(dir), 'SELECT count(*)::INT AS n FROM flights_demo.flights_demo_dlt.paced');
+    assert.deepEqual(row, { n: 30_000 });
   });
 });
