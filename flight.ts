@@ -1971,9 +1971,11 @@ const sortedReplacer = (_k: string, v: unknown) =>
 class IpcSink extends arrow.AsyncByteQueue {
   private bytes: Uint8Array;
   private length = 0;
-  constructor(spare: ArrayBuffer | undefined) {
+  /** `size`: what the stream is expected to take, so a batch of large text isn't copied as its buffer doubles. */
+  constructor(spare: ArrayBuffer | undefined, size: number) {
     super();
-    this.bytes = new Uint8Array(spare ?? new ArrayBuffer(0));
+    // an eighth more, so the buffer given back serves batches a little larger than this one
+    this.bytes = new Uint8Array(spare && spare.byteLength >= size ? spare : new ArrayBuffer(Math.ceil(size * 1.125)));
   }
   override write(chunk: Uint8Array): void {
     if (this.length + chunk.length > this.bytes.length) {
@@ -1996,7 +1998,9 @@ function batchToIpc(columns: [string, arrow.Data][], rows: number, spare?: Array
     new arrow.Schema(fields),
     arrow.makeData({ type: new arrow.Struct(fields), length: rows, children: columns.map(([, d]) => d) }),
   );
-  const sink = new IpcSink(spare);
+  // the columns' buffers, each padded to 8 bytes, and the schema and batch headers
+  const size = columns.reduce((n, [, data]) => n + data.byteLength + 32, 4096 + 256 * columns.length);
+  const sink = new IpcSink(spare, size);
   const writer = new arrow.RecordBatchStreamWriter();
   writer.reset(sink, batch.schema);
   writer.write(batch);

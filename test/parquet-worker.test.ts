@@ -147,3 +147,24 @@ test('after a batch far over the byte budget, the writer does not keep its IPC b
   const [row] = await query(':memory:', `SELECT t FROM read_parquet('${join(dir, 'next.parquet')}')`, { write: true });
   assert.deepEqual(row, { t: 'small' });
 });
+
+test('a batch of large text goes into an IPC buffer of about its size, not a doubling one', async (t) => {
+  const dir = await tempDir(t);
+  const writer = new ParquetWriter();
+  t.after(() => writer.close());
+  // 20,000 values of 1,000 characters: 20 MB, where a buffer doubling from 1 MiB would reach 32 MiB
+  const bodies = Array.from({ length: 20_000 }, (_, i) => `${i} `.padEnd(1_000, 'lorem ipsum '));
+  const batch = writer.ipc([['body', arrow.vectorFromArray(bodies, new arrow.Utf8()).data[0]!]], bodies.length);
+  assert.ok(batch.length > 20_000_000, `${batch.length} bytes of stream`);
+  assert.ok(
+    batch.buffer.byteLength <= batch.length * 1.2,
+    `a stream of ${batch.length} bytes in a buffer of ${batch.buffer.byteLength}`,
+  );
+  await writer.write(join(dir, 'bodies.parquet'), batch);
+  const [row] = await query(
+    ':memory:',
+    `SELECT count(*)::INT AS n, sum(length(body))::INT AS chars FROM read_parquet('${join(dir, 'bodies.parquet')}')`,
+    { write: true },
+  );
+  assert.deepEqual(row, { n: 20_000, chars: 20_000_000 });
+});
