@@ -2715,6 +2715,27 @@ const { writeFileSync } = require('node:fs');
 const pq = require(workerData.parquetWasm);
 // Linux keeps a nice value per thread; elsewhere it would lower the whole process, so it is left alone there
 if (process.platform === 'linux') try { require('node:os').setPriority(${WORKER_NICE}); } catch {}
+// parquet-wasm hands each file over as a copy out of its memory into new memory (a view's .slice()), and new
+// memory costs page faults every batch; so while writeParquet runs, that copy goes into one buffer kept for
+// the next files (none over the batch budget). The file is written from it before the next batch is taken.
+const wasm = pq.wasmMemory();
+const slice = Uint8Array.prototype.slice;
+let kept = new Uint8Array(0);
+function copyOut(...args) {
+  const ours = args.length === 0 && this.buffer === wasm.buffer && this.length <= workerData.keepBytes;
+  if (!ours) return slice.apply(this, args);
+  if (kept.length < this.length) kept = new Uint8Array(Math.ceil(this.length * 1.125));
+  kept.set(this);
+  return kept.subarray(0, this.length);
+}
+function writeParquet(table, properties) {
+  Uint8Array.prototype.slice = copyOut;
+  try {
+    return pq.writeParquet(table, properties);
+  } finally {
+    Uint8Array.prototype.slice = slice;
+  }
+}
 parentPort.on('message', ({ path, ipc }) => {
   try {
     const properties = new pq.WriterPropertiesBuilder()
@@ -2724,7 +2745,7 @@ parentPort.on('message', ({ path, ipc }) => {
       .build();
     const table = pq.Table.fromIPCStream(ipc); // a copy in parquet-wasm's memory: the IPC buffer goes back
     parentPort.postMessage({ spare: ipc.buffer }, [ipc.buffer]);
-    writeFileSync(path, pq.writeParquet(table, properties));
+    writeFileSync(path, writeParquet(table, properties));
     parentPort.postMessage({ path });
   } catch (e) {
     parentPort.postMessage({ path, error: String((e && e.message) || e) });
@@ -2735,7 +2756,7 @@ parentPort.on('message', ({ path, ipc }) => {
 export class ParquetWriter {
   private worker = new Worker(PARQUET_WORKER, {
     eval: true,
-    workerData: { parquetWasm: createRequire(import.meta.url).resolve('parquet-wasm') },
+    workerData: { parquetWasm: createRequire(import.meta.url).resolve('parquet-wasm'), keepBytes: BATCH_BYTES },
   });
   private waiting: { path: string; done: () => void; fail: (e: Error) => void }[] = [];
   /** IPC buffers the worker is done with, for the next batches: at most two, none over the batch budget. */
