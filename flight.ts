@@ -3395,8 +3395,10 @@ export class Loader {
     // loads run in order, so the one that ends is the oldest
     this.queue = job.finally(() => void this.loading.shift());
     this.loading.push(this.queue);
-    this.queue.catch(() => {}); // reported by keepUp() or finish(); this only keeps Node from calling it unhandled
+    this.queue.catch((e: unknown) => void (this.failed ??= e)); // thrown by keepUp() and finish()
   }
+  /** The first load that failed: the loads queued after it fail with it, and extract stops at its next turn. */
+  private failed: unknown;
 
   /**
    * While DuckDB is more than a file behind, waits for its oldest load: extract never runs far ahead of the load.
@@ -3404,6 +3406,7 @@ export class Loader {
    */
   async keepUp(): Promise<void> {
     while (this.loading.length > 1) await this.loading[0];
+    if (this.failed) throw this.failed;
   }
 
   /** The root table a table belongs to, through its parents. */

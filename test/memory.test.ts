@@ -330,4 +330,30 @@ describe('extract keeps pace with the load', () => {
     const [row] = await query(dbFile(dir), 'SELECT count(*)::INT AS n FROM flights_demo.flights_demo_dlt.paced');
     assert.deepEqual(row, { n: 30_000 });
   });
+
+  test('a load that fails stops extract within a few batches, not at the end of the source', async (t) => {
+    const dir = await tempDir(t);
+    // a table DuckDB refuses rows from: ids of 1,000 and more fail the CHECK, in the 11th file
+    await query(
+      dbFile(dir),
+      'CREATE SCHEMA flights_demo_dlt; CREATE TABLE flights_demo_dlt.paced (id BIGINT CHECK (id < 1000))',
+      { write: true },
+    );
+    let pulled = 0;
+    async function* rows(): AsyncGenerator<SourceRow> {
+      for (let id = 0; id < 20_000; id++) {
+        if (id % 100 === 0) await new Promise((r) => setTimeout(r, 10)); // slower than DuckDB, as an API is
+        pulled++;
+        yield { id };
+      }
+    }
+    const summary = await runFlight({
+      env: { LOCAL_DATA_DIR: dir, WRITE_DISPOSITION: 'append', TABLE_NAME: 'paced', BATCH_ROWS: '100' },
+      source: rows,
+      log: () => {},
+    });
+    assert.equal(summary.status, 'failed');
+    assert.match(summary.error ?? '', /CHECK constraint/);
+    assert.ok(pulled <= 1_500, `the source was read to row ${pulled} after the load of rows 1,000-1,099 failed`);
+  });
 });

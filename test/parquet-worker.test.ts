@@ -152,7 +152,7 @@ test('a batch of large text goes into an IPC buffer of about its size, not a dou
   const dir = await tempDir(t);
   const writer = new ParquetWriter();
   t.after(() => writer.close());
-  // 20,000 values of 1,000 characters: 20 MB, where a buffer doubling from 1 MiB would reach 32 MiB
+  // 20,000 values of 1,000 characters: 20 MB, which a buffer doubling as the stream was written held in 40 MB
   const bodies = Array.from({ length: 20_000 }, (_, i) => `${i} `.padEnd(1_000, 'lorem ipsum '));
   const batch = writer.ipc([['body', arrow.vectorFromArray(bodies, new arrow.Utf8()).data[0]!]], bodies.length);
   assert.ok(batch.length > 20_000_000, `${batch.length} bytes of stream`);
