@@ -2667,8 +2667,7 @@ class IpcSink extends arrow.AsyncByteQueue {
   /** `size`: what the stream is expected to take, so a batch of large text isn't copied as its buffer doubles. */
   constructor(spare: ArrayBuffer | undefined, size: number) {
     super();
-    // an eighth more, so the buffer given back serves batches a little larger than this one
-    this.bytes = new Uint8Array(spare && spare.byteLength >= size ? spare : new ArrayBuffer(Math.ceil(size * 1.125)));
+    this.bytes = new Uint8Array(spare && spare.byteLength >= size ? spare : new ArrayBuffer(roomFor(size)));
   }
   override write(chunk: Uint8Array): void {
     if (this.length + chunk.length > this.bytes.length) {
@@ -2717,14 +2716,14 @@ const pq = require(workerData.parquetWasm);
 if (process.platform === 'linux') try { require('node:os').setPriority(${WORKER_NICE}); } catch {}
 // parquet-wasm hands each file over as a copy out of its memory into new memory (a view's .slice()), and new
 // memory costs page faults every batch; so while writeParquet runs, that copy goes into one buffer kept for
-// the next files (none over the batch budget). The file is written from it before the next batch is taken.
+// the next files (none over KEEP_BYTES). The file is written from it before the next batch is taken.
 const wasm = pq.wasmMemory();
 const slice = Uint8Array.prototype.slice;
 let kept = new Uint8Array(0);
 function copyOut(...args) {
   const ours = args.length === 0 && this.buffer === wasm.buffer && this.length <= workerData.keepBytes;
   if (!ours) return slice.apply(this, args);
-  if (kept.length < this.length) kept = new Uint8Array(Math.ceil(this.length * 1.125));
+  if (kept.length < this.length) kept = new Uint8Array(Math.ceil(Math.min(this.length * 1.125, workerData.keepBytes)));
   kept.set(this);
   return kept.subarray(0, this.length);
 }
@@ -2756,10 +2755,10 @@ parentPort.on('message', ({ path, ipc }) => {
 export class ParquetWriter {
   private worker = new Worker(PARQUET_WORKER, {
     eval: true,
-    workerData: { parquetWasm: createRequire(import.meta.url).resolve('parquet-wasm'), keepBytes: BATCH_BYTES },
+    workerData: { parquetWasm: createRequire(import.meta.url).resolve('parquet-wasm'), keepBytes: KEEP_BYTES },
   });
   private waiting: { path: string; done: () => void; fail: (e: Error) => void }[] = [];
-  /** IPC buffers the worker is done with, for the next batches: at most two, none over the batch budget. */
+  /** IPC buffers the worker is done with, for the next batches: at most two, none over KEEP_BYTES. */
   private spares: ArrayBuffer[] = [];
   /** Why the worker is gone (it failed, or was closed): every write from then on fails with it. */
   private stopped: FlightError | null = null;
@@ -2767,7 +2766,7 @@ export class ParquetWriter {
   constructor() {
     this.worker.unref();
     this.worker.on('message', ({ path, error, spare }: { path: string; error?: string; spare?: ArrayBuffer }) => {
-      if (spare) return void (this.spares.length < 2 && spare.byteLength <= BATCH_BYTES && this.spares.push(spare));
+      if (spare) return void (this.spares.length < 2 && spare.byteLength <= KEEP_BYTES && this.spares.push(spare));
       const job = this.waiting.shift()!;
       const hint = /ENOSPC|EACCES|EROFS|EDQUOT/.test(error ?? '')
         ? '; free space there or set TMPDIR to another folder'
@@ -3077,6 +3076,13 @@ const RESERVED = new Set([
 ]);
 /** Bytes of a batch's arrays (allocated, of all tables together) at which the largest batch is written. */
 const BATCH_BYTES = 64 * 1024 * 1024;
+/**
+ * The largest buffer kept for the next batches (IPC streams, the worker's files): a full batch's stream is a little
+ * over BATCH_BYTES (the columns extract adds), and buffers are made an eighth larger than they need, so that the
+ * next, slightly larger batch fits in them.
+ */
+const KEEP_BYTES = BATCH_BYTES * 1.125;
+const roomFor = (size: number) => Math.ceil(Math.min(size * 1.125, Math.max(size, KEEP_BYTES)));
 
 /** Where a resource's rows go: its table's plan, or (`route`) the plan of the table each row names. */
 export interface Target {
