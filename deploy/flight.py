@@ -2535,6 +2535,10 @@ class ColumnBuffer {
     for (let r = this.filled; r < upTo; r++) this.offsets[r + 1] = this.end;
   }
 
+  /** Bytes the text buffer would add when it next grows (it doubles), once it is seven eighths full; else 0. */
+  get nextGrowth(): number {
+    return this.physical === 'utf8' && this.bytes.length - this.end < this.bytes.length / 8 ? this.bytes.length : 0;
+  }
   /** Forgets row `row`, the last one written (the schema contract dropped it). */
   undo(row: number) {
     this.valid[row >> 3]! &= ~(1 << (row & 7));
@@ -2990,7 +2994,7 @@ class TableBuffer {
       const spare = slot.spare;
       if (spare) [slot.spare, this.spareBytes] = [undefined, this.spareBytes - spare.allocated];
       if (spare?.physical === PHYSICAL[type]) {
-        slot.col = spare.reuse(type, this.capacity, budget / 4);
+        slot.col = spare.reuse(type, this.capacity, budget / 2); // a batch written by textFull holds up to half
         this.bytes += spare.allocated - spare.rowBytes * this.capacity; // beyond what the row count accounts for
       } else slot.col = new ColumnBuffer(type, this.capacity);
       this.active.push(slot);
@@ -3439,6 +3443,7 @@ export class Extractor {
     // (the last batch's buffers kept for this one are only a saving: they go first)
     const used = buf.bytes + buf.capacity * buf.rowBytes;
     if (buf.row >= this.opts.batchRows || used >= budget) this.flush(buf, used < budget);
+    else if (used * 2 >= budget && this.textFull(buf, budget - used)) this.flush(buf, true);
     else if (used + buf.spareBytes >= budget) buf.dropSpares();
     else if (buf.row >= buf.capacity) {
       buf.dropSpares();
@@ -3451,6 +3456,17 @@ export class Extractor {
     }
     // and all tables' batches together: every 4096 rows, the largest is written while they hold more
     if ((++this.rowsAdded & 4095) === 0) this.holdBudget(budget);
+  }
+
+  /**
+   * Whether a text buffer of the batch would double past the budget's `room` (a buffer is counted in what the batch
+   * used, so only a batch at half its budget can have one): its batch is then written before, and being within the
+   * budget, leaves its buffers to the next. Text-heavy rows would otherwise fill every batch to the budget by
+   * doubling, leave nothing, and grow new buffers again from 64 KB (200,000 rows of 1 KB text: 88 times).
+   */
+  private textFull(buf: TableBuffer, room: number): boolean {
+    for (const slot of buf.active) if (slot.col!.nextGrowth >= room) return true;
+    return false;
   }
 
   private rowsAdded = 0;
@@ -3471,8 +3487,9 @@ export class Extractor {
   }
 
   /**
-   * `full`: the batch ended at BATCH_ROWS within the byte budget, so the next one may reuse its buffers (a batch
-   * that ended over the budget holds more than the next is allowed: it would be cut at its first row).
+   * `full`: the batch ended within the byte budget (at BATCH_ROWS, or by textFull), so the next one may reuse its
+   * buffers (a batch that ended over the budget holds more than the next is allowed: it would be cut at its first
+   * row).
    */
   private flush(buf: TableBuffer, full = false): void {
     const path = join(

@@ -169,6 +169,36 @@ describe('extract: batches sized by the bytes their arrays allocate', () => {
     );
   });
 
+  test('text-heavy batches, each written at the byte budget, are built in the same text buffer, no row lost', async (t) => {
+    // every batch's text column, as handed to the writer: reused, its values are in the same ArrayBuffer
+    const seen: { rows: number; text: ArrayBufferLike }[] = [];
+    const ipc = ParquetWriter.prototype.ipc;
+    ParquetWriter.prototype.ipc = function (this: ParquetWriter, columns, rows) {
+      const body = columns.find(([name]) => name === 'body')?.[1];
+      if (body) seen.push({ rows, text: body.values.buffer });
+      return ipc.call(this, columns, rows);
+    };
+    t.after(() => (ParquetWriter.prototype.ipc = ipc));
+    const body = (id: number) => `${id} `.padEnd(1_000, 'lorem ipsum ');
+    const rows = function* () {
+      for (let id = 0; id < 20_000; id++) yield { id, body: body(id) };
+    };
+    const files = (await extractFiles(t, 'docs', 2 * 1024 * 1024, rows())).get('docs') ?? [];
+
+    assert.ok(seen.length >= 10, `${seen.length} batches`); // 20 MB of text in a 2 MiB budget
+    const fresh = seen.filter((batch, i) => i > 0 && batch.text !== seen[i - 1]!.text).length;
+    assert.ok(fresh <= 1, `${fresh} of ${seen.length - 1} batches after the first got a new text buffer`);
+    const sizes = seen.slice(0, -1).map((batch) => batch.rows);
+    assert.ok(Math.min(...sizes) >= 500, `rows per batch: ${sizes.join(', ')}`);
+    const [loaded] = await query(
+      ':memory:',
+      `SELECT count(*)::INT AS n, sum(id)::BIGINT AS ids, sum(length(body))::BIGINT AS chars
+       FROM read_parquet(${parquetList(files)})`,
+      { write: true },
+    );
+    assert.deepEqual(loaded, { n: 20_000, ids: 199_990_000n, chars: 20_000_000n });
+  });
+
   test('each loader file comes with the bytes of its large values (32 KB or more), none for small ones however wide', async (t) => {
     // DUCKDB_MEMORY_LIMIT=auto counts these: DuckDB can't evict large values before the commit, small ones it can
     function* rows(): Generator<SourceRow> {
