@@ -1738,7 +1738,9 @@ class ColumnBuffer {
     this.type = type;
     this.valid.fill(0);
     if (this.physical === 'bool') new Uint8Array(this.num.buffer, 0, Math.ceil(this.num.length / 8)).fill(0);
-    if (this.bytes.length > maxText) this.bytes = new Uint8Array(0);
+    // nor kept is one its column filled less than a quarter of: the text has moved to another column
+    if (this.bytes.length > maxText || (this.bytes.length > 65536 && this.end * 4 < this.bytes.length))
+      this.bytes = new Uint8Array(0);
     [this.end, this.filled] = [0, 0];
     this.grow(capacity);
     return this;

@@ -199,6 +199,28 @@ describe('extract: batches sized by the bytes their arrays allocate', () => {
     assert.deepEqual(loaded, { n: 20_000, ids: 199_990_000n, chars: 20_000_000n });
   });
 
+  test('a text buffer its column no longer fills is not kept batch after batch: the text moving between columns keeps batches long', async (t) => {
+    const sizes: number[] = [];
+    const ipc = ParquetWriter.prototype.ipc;
+    ParquetWriter.prototype.ipc = function (this: ParquetWriter, columns, rows) {
+      sizes.push(rows);
+      return ipc.call(this, columns, rows);
+    };
+    t.after(() => (ParquetWriter.prototype.ipc = ipc));
+    const rows = function* () {
+      // six phases of 10,000 rows: in phase k, column c<k> carries 1 KB of text and the others one character
+      for (let id = 0; id < 60_000; id++) {
+        const row: SourceRow = { id };
+        for (let c = 0; c < 6; c++)
+          row[`c${c}`] = c === Math.floor(id / 10_000) ? `${id} `.padEnd(1_000, 'lorem ') : 'x';
+        yield row;
+      }
+    };
+    const files = (await extractFiles(t, 'shift', 2 * 1024 * 1024, rows())).get('shift') ?? [];
+    assert.ok(files.length <= 100, `${files.length} files`);
+    assert.ok(Math.min(...sizes.slice(0, -1)) >= 400, `rows per batch: ${sizes.join(', ')}`);
+  });
+
   test('each loader file comes with the bytes of its large values (32 KB or more), none for small ones however wide', async (t) => {
     // DUCKDB_MEMORY_LIMIT=auto counts these: DuckDB can't evict large values before the commit, small ones it can
     function* rows(): Generator<SourceRow> {
