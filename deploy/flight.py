@@ -2397,6 +2397,7 @@ const PHYSICAL: Record<DataType, Physical> = {
 };
 const TWO_32 = 4294967296;
 const UTF8 = new TextEncoder();
+const MIN_TEXT_BYTES = 65536; // a text buffer's first size: one this small is reused however little its column wrote
 
 class ColumnBuffer {
   physical: Physical;
@@ -2432,7 +2433,7 @@ class ColumnBuffer {
     this.valid.fill(0);
     if (this.physical === 'bool') new Uint8Array(this.num.buffer, 0, Math.ceil(this.num.length / 8)).fill(0);
     // nor kept is one its column filled less than a quarter of: the text has moved to another column
-    if (this.bytes.length > maxText || (this.bytes.length > 65536 && this.end * 4 < this.bytes.length))
+    if (this.bytes.length > maxText || (this.bytes.length > MIN_TEXT_BYTES && this.end * 4 < this.bytes.length))
       this.bytes = new Uint8Array(0);
     [this.end, this.filled] = [0, 0];
     this.grow(capacity);
@@ -2506,7 +2507,7 @@ class ColumnBuffer {
     const start = this.end;
     let grown = 0;
     if (this.bytes.length < start + s.length * 3) {
-      const bytes = new Uint8Array(Math.max(this.bytes.length * 2, start + s.length * 3, 65536));
+      const bytes = new Uint8Array(Math.max(this.bytes.length * 2, start + s.length * 3, MIN_TEXT_BYTES));
       grown = bytes.length - this.bytes.length;
       bytes.set(this.bytes.subarray(0, start));
       this.bytes = bytes;
